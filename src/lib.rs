@@ -1,1 +1,10 @@
-pub fn y(){}
+//! lmtally: the Realtime Users Count of FlexLM / FlexNet license servers, computed exactly from
+//! their debug logs.
+//!
+//! `core` is pure (bytes → lines → events → day aggregates → rows); `export` turns rows into
+//! bodies; `batch` and `cli` are the edges of a one-shot run.
+
+pub mod batch;
+pub mod cli;
+pub mod core;
+pub mod export;

@@ -18,6 +18,7 @@ pub const MAX_LINE: usize = 65_536;
 
 /// The kind of a usage message (2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub enum UsageKind {
     Out,
     In,

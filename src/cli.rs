@@ -1,0 +1,187 @@
+//! The command line: `lmtally report` (and, in their modules, the daemon's commands).
+
+use crate::batch::{self, ServerSpec};
+use crate::core::report::Snapshot;
+use crate::core::{Model, Options, UserIdentity};
+use crate::export::{self, Col};
+use clap::{Parser, Subcommand, ValueEnum};
+use lmtally_parsers::date::{parse_iso_day, Day};
+use lmtally_parsers::UsageKind;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "lmtally", version, about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read log files once and write the report body (what the endpoint returns).
+    Report(ReportArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// A license server and its log files: NAME=PATH[,PATH...] (repeatable).
+    #[arg(long = "server", value_name = "NAME=PATH[,PATH...]", required = true, value_parser = parse_server)]
+    pub servers: Vec<ServerSpec>,
+    /// Licensing model.
+    #[arg(long, value_name = "2019|2013", value_parser = parse_model, default_value = "2019")]
+    pub model: Model,
+    /// First day (YYYY-MM-DD); default the earliest day with data.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub sd: Option<Day>,
+    /// Last day (YYYY-MM-DD); default today.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub ed: Option<Day>,
+    /// What "today" is, for the default last day; default the local date.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+    pub today: Option<Day>,
+    /// What identifies a user.
+    #[arg(long, value_name = "user|user@host", value_parser = parse_identity, default_value = "user")]
+    pub user_identity: UserIdentity,
+    /// Lower-case user and host names before comparing them.
+    #[arg(long)]
+    pub fold_case: bool,
+    /// Count UNSUPPORTED lines as denials.
+    #[arg(long)]
+    pub count_unsupported: bool,
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    /// Write the body here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print per-file line counts on standard error.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+fn parse_server(s: &str) -> Result<ServerSpec, String> {
+    let (name, paths) = s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
+    if name.is_empty() {
+        return Err(format!("'{s}': the server name is empty"));
+    }
+    let files: Vec<PathBuf> = paths.split(',').map(PathBuf::from).collect();
+    if files.iter().any(|p| p.as_os_str().is_empty()) {
+        return Err(format!("'{s}': an empty path"));
+    }
+    Ok(ServerSpec {
+        name: name.to_string(),
+        files,
+    })
+}
+
+fn parse_model(s: &str) -> Result<Model, String> {
+    Model::parse(s).ok_or_else(|| format!("'{s}' is not 2019 or 2013"))
+}
+
+fn parse_day(s: &str) -> Result<Day, String> {
+    parse_iso_day(s).ok_or_else(|| format!("'{s}' is not a date YYYY-MM-DD that exists"))
+}
+
+fn parse_identity(s: &str) -> Result<UserIdentity, String> {
+    match s {
+        "user" => Ok(UserIdentity::User),
+        "user@host" => Ok(UserIdentity::UserAtHost),
+        _ => Err(format!("'{s}' is not user or user@host")),
+    }
+}
+
+/// Today's date on this machine's clock, in its time zone.
+pub fn local_today() -> Day {
+    use chrono::Datelike;
+    let d = chrono::Local::now().date_naive();
+    lmtally_parsers::date::from_ymd(d.year() as i64, d.month(), d.day()).unwrap_or(0)
+}
+
+/// Runs the command line; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+            }
+            // One line, naming the argument.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            eprintln!("lmtally: {}", first.trim_start_matches("error: "));
+            return 2;
+        }
+    };
+    match cli.command {
+        Command::Report(args) => match report(&args) {
+            Ok(()) => 0,
+            Err(msg) => {
+                eprintln!("lmtally: {msg}");
+                2
+            }
+        },
+    }
+}
+
+/// Checks that no file is listed twice, then runs the report.
+fn report(args: &ReportArgs) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for s in &args.servers {
+        for f in &s.files {
+            let canon = std::fs::canonicalize(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            if !seen.insert(canon) {
+                return Err(format!("{}: listed more than once (each file belongs to one server)", f.display()));
+            }
+        }
+    }
+    let opts = Options {
+        user_identity: args.user_identity,
+        fold_case: args.fold_case,
+        count_unsupported_as_denial: args.count_unsupported,
+    };
+    let (tally, runs) = batch::tally(&args.servers, opts).map_err(|e| e.to_string())?;
+    if args.stats {
+        let mut err = std::io::stderr().lock();
+        for run in &runs {
+            let s = &run.ingest.stats;
+            let _ = write!(err, "{} (server {}): lines {}", run.path.display(), args.servers[run.server].name, s.lines);
+            for k in UsageKind::ALL {
+                let _ = write!(err, ", {} {}", k.name(), s.kind(k));
+            }
+            let _ = writeln!(
+                err,
+                ", skipped {}, malformed {}, undated {}, anchors {}, resets {}",
+                s.skipped,
+                s.malformed,
+                run.ingest.undated(),
+                s.anchors,
+                s.resets
+            );
+        }
+    }
+    let today = args.today.unwrap_or_else(local_today);
+    let rows = Snapshot::new(&tally.agg)
+        .rows(args.model, args.sd, args.ed, today)
+        .map_err(|e| e.to_string())?;
+    let body = match args.format {
+        Format::Json => export::json_body(&rows, rows.len()).into_bytes(),
+        Format::Csv => export::csv_body(&rows, &Col::ALL),
+        Format::Xlsx => export::xlsx_body(&rows, &Col::ALL, "Realtime Users Count")?,
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, &body).map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&body).and_then(|_| out.flush()).map_err(|e| format!("standard output: {e}"))
+        }
+    }
+}

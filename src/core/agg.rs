@@ -1,0 +1,452 @@
+//! The aggregation core: sessions, per-day `used` / `denied` bitmaps and host activity
+//! (contract, sections 3 and 4). Pure: events in, per-day figures out.
+
+use super::names::Interner;
+use crate::core::names::decode;
+use lmtally_parsers::date::{day_of, instant, Day, Instant, DAY_SECS};
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Host id of a session whose user@host field had no host.
+pub const NO_HOST: u32 = u32::MAX;
+
+/// Host ids must fit the 30 bits of a packed span.
+const MAX_HOSTS: u32 = 1 << 30;
+
+/// What a user identity is (contract, section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum UserIdentity {
+    #[default]
+    User,
+    UserAtHost,
+}
+
+/// The counting options of section 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Options {
+    pub user_identity: UserIdentity,
+    pub fold_case: bool,
+    pub count_unsupported_as_denial: bool,
+}
+
+/// The usage kinds that can change a count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    Out,
+    In,
+    Upgrade,
+    Denied,
+    Unsupported,
+}
+
+/// A line that matters to the report, with its names interned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Usage {
+        kind: Kind,
+        daemon: u32,
+        feature: u32,
+        user: u32,
+        host: u32,
+        ident: u32,
+    },
+    /// Ends the open sessions of a daemon of the server (`None`: all of them).
+    Reset { daemon: Option<u32> },
+}
+
+/// The name tables. `words` holds daemons, features and user names (session keys), `hosts` the
+/// hosts (dense ids for host activity), `idents` the user identities (bitmap members).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Names {
+    pub words: Interner,
+    pub hosts: Interner,
+    pub idents: Interner,
+}
+
+impl Names {
+    pub fn reindex(&mut self) {
+        self.words.reindex();
+        self.hosts.reindex();
+        self.idents.reindex();
+    }
+
+    /// Interns the names of a usage line. `None` when the host table is full (a counted skip).
+    pub fn usage(&mut self, opts: &Options, kind: Kind, daemon: &[u8], feature: &[u8], user: &[u8], host: &[u8]) -> Option<Event> {
+        let user_s = decode(user, opts.fold_case);
+        let host_s = decode(host, opts.fold_case);
+        let host_id = if host_s.is_empty() {
+            NO_HOST
+        } else {
+            let id = match self.hosts.get(&host_s) {
+                Some(id) => id,
+                None if (self.hosts.len() as u32) < MAX_HOSTS => self.hosts.intern(&host_s),
+                None => return None,
+            };
+            id
+        };
+        let ident = match opts.user_identity {
+            UserIdentity::User => self.idents.intern(&user_s),
+            UserIdentity::UserAtHost => {
+                // Hosts never contain '@', so "user@host" identifies the pair.
+                let mut pair = String::with_capacity(user_s.len() + 1 + host_s.len());
+                pair.push_str(&user_s);
+                pair.push('@');
+                pair.push_str(&host_s);
+                self.idents.intern(&pair)
+            }
+        };
+        Some(Event::Usage {
+            kind,
+            daemon: self.word(daemon),
+            feature: self.word(feature),
+            user: self.words.intern(&user_s),
+            host: host_id,
+            ident,
+        })
+    }
+
+    /// Interns a daemon or feature name (never case-folded: only user and host names are).
+    pub fn word(&mut self, bytes: &[u8]) -> u32 {
+        let s: Cow<'_, str> = decode(bytes, false);
+        self.words.intern(&s)
+    }
+}
+
+/// One open session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Open {
+    pub at: Instant,
+    pub ident: u32,
+}
+
+/// (daemon, feature, user, host): with the server, the key of a session.
+pub type SessionKey = (u32, u32, u32, u32);
+
+/// A server's sessions and the latest instant seen in any of its files.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServerState {
+    pub latest: Option<Instant>,
+    /// Open sessions per key, oldest first (a checkin closes the one opened first).
+    #[serde(with = "open_map")]
+    pub open: FxHashMap<SessionKey, VecDeque<Open>>,
+}
+
+mod open_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &FxHashMap<SessionKey, VecDeque<Open>>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&SessionKey, &VecDeque<Open>)> = m.iter().collect();
+        v.sort_by_key(|(k, _)| **k);
+        s.collect_seq(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FxHashMap<SessionKey, VecDeque<Open>>, D::Error> {
+        let v: Vec<(SessionKey, VecDeque<Open>)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}
+
+/// A span of host activity within one day, packed as host (30 bits) | first second (17 bits) |
+/// last second (17 bits), both seconds included. Sorting packed spans sorts by host, then start.
+#[inline]
+pub fn pack_span(host: u32, start: u32, end: u32) -> u64 {
+    ((host as u64) << 34) | ((start as u64) << 17) | end as u64
+}
+
+#[inline]
+pub fn unpack_span(s: u64) -> (u32, u32, u32) {
+    ((s >> 34) as u32, ((s >> 17) & 0x1FFFF) as u32, (s & 0x1FFFF) as u32)
+}
+
+/// Sorts spans and merges, per host, the ones that overlap or touch.
+pub fn compact_spans(spans: &mut Vec<u64>) {
+    spans.sort_unstable();
+    let mut out = 0usize;
+    for i in 0..spans.len() {
+        let (h, s, e) = unpack_span(spans[i]);
+        if out > 0 {
+            let (ph, ps, pe) = unpack_span(spans[out - 1]);
+            if ph == h && s <= pe + 1 {
+                spans[out - 1] = pack_span(h, ps, pe.max(e));
+                continue;
+            }
+        }
+        spans[out] = pack_span(h, s, e);
+        out += 1;
+    }
+    spans.truncate(out);
+}
+
+/// The largest number of distinct hosts active in one second, over spans of one day.
+pub fn peak_hosts(spans: &[u64]) -> u32 {
+    if spans.is_empty() {
+        return 0;
+    }
+    let mut spans = spans.to_vec();
+    compact_spans(&mut spans);
+    // After compaction a host's spans are disjoint: count overlapping spans.
+    let mut starts: Vec<u32> = spans.iter().map(|&s| unpack_span(s).1).collect();
+    let mut ends: Vec<u32> = spans.iter().map(|&s| unpack_span(s).2 + 1).collect();
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let (mut cur, mut best, mut j) = (0u32, 0u32, 0usize);
+    for s in starts {
+        while j < ends.len() && ends[j] <= s {
+            cur -= 1;
+            j += 1;
+        }
+        cur += 1;
+        best = best.max(cur);
+    }
+    best
+}
+
+/// What one day holds.
+#[derive(Clone, Debug, Default)]
+pub struct DayAgg {
+    pub used: RoaringBitmap,
+    pub denied: RoaringBitmap,
+    /// Host activity of closed sessions (packed spans).
+    pub spans: Vec<u64>,
+    compacted: usize,
+    /// `peak_hosts(spans)`, when `peak_fresh`.
+    peak: u32,
+    peak_fresh: bool,
+}
+
+impl DayAgg {
+    pub fn from_parts(used: RoaringBitmap, denied: RoaringBitmap, mut spans: Vec<u64>) -> Self {
+        compact_spans(&mut spans);
+        let peak = peak_hosts(&spans);
+        DayAgg {
+            used,
+            denied,
+            compacted: spans.len(),
+            spans,
+            peak,
+            peak_fresh: true,
+        }
+    }
+
+    fn add_span(&mut self, span: u64) {
+        self.spans.push(span);
+        self.peak_fresh = false;
+        if self.spans.len() >= 2 * self.compacted + 1024 {
+            compact_spans(&mut self.spans);
+            self.compacted = self.spans.len();
+        }
+    }
+
+    /// Peak concurrent hosts of the closed sessions.
+    pub fn peak(&self) -> u32 {
+        if self.peak_fresh {
+            self.peak
+        } else {
+            peak_hosts(&self.spans)
+        }
+    }
+
+    /// Compacts the spans and caches the peak.
+    pub fn settle(&mut self) {
+        if !self.peak_fresh {
+            compact_spans(&mut self.spans);
+            self.compacted = self.spans.len();
+            self.peak = peak_hosts(&self.spans);
+            self.peak_fresh = true;
+        }
+    }
+}
+
+/// Per-day aggregates and the sessions of every server.
+#[derive(Clone, Debug, Default)]
+pub struct Aggregator {
+    pub opts: Options,
+    pub days: BTreeMap<Day, DayAgg>,
+    pub servers: Vec<ServerState>,
+    /// Days changed since the last `take_dirty`.
+    dirty: BTreeSet<Day>,
+    /// Bumped on every change: caches of report rows key on it.
+    generation: u64,
+}
+
+/// Appends the spans of host activity of `[from, to]` (instants, both included) to each day.
+fn for_each_day_span(from: Instant, to: Instant, mut f: impl FnMut(Day, u32, u32)) {
+    let (d0, d1) = (day_of(from), day_of(to));
+    for d in d0..=d1 {
+        let start = if d == d0 { (from - instant(d, 0)) as u32 } else { 0 };
+        let end = if d == d1 { (to - instant(d, 0)) as u32 } else { DAY_SECS - 1 };
+        f(d, start, end);
+    }
+}
+
+impl Aggregator {
+    pub fn new(opts: Options) -> Self {
+        Aggregator {
+            opts,
+            ..Default::default()
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn day_mut(&mut self, d: Day) -> &mut DayAgg {
+        self.dirty.insert(d);
+        self.days.entry(d).or_default()
+    }
+
+    /// Days changed since the last call (for a store that writes only what changed).
+    pub fn take_dirty(&mut self) -> BTreeSet<Day> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    pub fn server_mut(&mut self, server: usize) -> &mut ServerState {
+        if self.servers.len() <= server {
+            self.servers.resize_with(server + 1, ServerState::default);
+        }
+        &mut self.servers[server]
+    }
+
+    /// Takes one dated line of `server` at instant `at`: `None` for a line that only moves time.
+    pub fn apply(&mut self, server: usize, at: Instant, event: Option<Event>) {
+        self.generation += 1;
+        let st = self.server_mut(server);
+        st.latest = Some(st.latest.map_or(at, |l| l.max(at)));
+        let Some(event) = event else { return };
+        let day = day_of(at);
+        match event {
+            Event::Usage {
+                kind,
+                daemon,
+                feature,
+                user,
+                host,
+                ident,
+            } => {
+                let key = (daemon, feature, user, host);
+                match kind {
+                    Kind::Out => {
+                        self.day_mut(day).used.insert(ident);
+                        self.servers[server].open.entry(key).or_default().push_back(Open { at, ident });
+                    }
+                    Kind::In => {
+                        self.day_mut(day).used.insert(ident);
+                        let open = &mut self.servers[server].open;
+                        if let Some(q) = open.get_mut(&key) {
+                            let first = q.pop_front();
+                            if q.is_empty() {
+                                open.remove(&key);
+                            }
+                            if let Some(o) = first {
+                                self.close(o, host, at);
+                            }
+                        }
+                    }
+                    Kind::Upgrade => {
+                        self.day_mut(day).used.insert(ident);
+                    }
+                    Kind::Denied => {
+                        self.day_mut(day).denied.insert(ident);
+                    }
+                    Kind::Unsupported => {
+                        if self.opts.count_unsupported_as_denial {
+                            self.day_mut(day).denied.insert(ident);
+                        }
+                    }
+                }
+            }
+            Event::Reset { daemon } => {
+                let open = &mut self.servers[server].open;
+                let mut closed = Vec::new();
+                open.retain(|key, q| {
+                    let hit = daemon.is_none_or(|d| key.0 == d);
+                    if hit {
+                        closed.extend(q.drain(..).map(|o| (o, key.3)));
+                    }
+                    !hit
+                });
+                // Close in a fixed order, so that results never depend on hash order.
+                closed.sort_by_key(|(o, h)| (o.at, *h, o.ident));
+                for (o, host) in closed {
+                    self.close(o, host, at);
+                }
+            }
+        }
+    }
+
+    /// Ends a session at `at` (or at its opening instant, if the clock stepped back).
+    fn close(&mut self, o: Open, host: u32, at: Instant) {
+        let end = at.max(o.at);
+        for_each_day_span(o.at, end, |d, s, e| {
+            let day = self.day_mut(d);
+            day.used.insert(o.ident);
+            if host != NO_HOST {
+                day.add_span(pack_span(host, s, e));
+            }
+        });
+    }
+
+    /// Caches every day's peak (after a batch of events; the report is right without it, only
+    /// slower).
+    pub fn settle(&mut self) {
+        for d in self.days.values_mut() {
+            d.settle();
+        }
+    }
+
+    /// The sessions still open, as they stand now: each lasts to the latest instant of its server.
+    /// Returned per day: the identities they add to `used` and the spans they add.
+    pub fn open_overlay(&self) -> BTreeMap<Day, (RoaringBitmap, Vec<u64>)> {
+        let mut overlay: BTreeMap<Day, (RoaringBitmap, Vec<u64>)> = BTreeMap::new();
+        for st in &self.servers {
+            let Some(latest) = st.latest else { continue };
+            for (key, q) in &st.open {
+                for o in q {
+                    for_each_day_span(o.at, latest.max(o.at), |d, s, e| {
+                        let entry = overlay.entry(d).or_default();
+                        entry.0.insert(o.ident);
+                        if key.3 != NO_HOST {
+                            entry.1.push(pack_span(key.3, s, e));
+                        }
+                    });
+                }
+            }
+        }
+        overlay
+    }
+
+    /// Number of open sessions (all servers).
+    pub fn open_sessions(&self) -> usize {
+        self.servers.iter().map(|s| s.open.values().map(VecDeque::len).sum::<usize>()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_pack_and_merge_per_host() {
+        let mut v = vec![pack_span(2, 10, 20), pack_span(1, 5, 9), pack_span(2, 21, 30), pack_span(1, 11, 12)];
+        compact_spans(&mut v);
+        // Host 1: [5,9] and [11,12] do not touch (10 is free); host 2: [10,20]+[21,30] touch.
+        assert_eq!(v, vec![pack_span(1, 5, 9), pack_span(1, 11, 12), pack_span(2, 10, 30)]);
+    }
+
+    #[test]
+    fn peak_counts_hosts_not_sessions_and_includes_both_ends() {
+        // Host 1 twice over [0,100] is one host; host 2 ends at 50, host 3 starts at 50: both
+        // active in second 50, so 3 hosts.
+        let v = [pack_span(1, 0, 100), pack_span(1, 0, 100), pack_span(2, 0, 50), pack_span(3, 50, 60)];
+        assert_eq!(peak_hosts(&v), 3);
+        // Host 3 starting one second after host 2 ends: 2.
+        let v = [pack_span(1, 0, 100), pack_span(2, 0, 50), pack_span(3, 51, 60)];
+        assert_eq!(peak_hosts(&v), 2);
+        assert_eq!(peak_hosts(&[]), 0);
+    }
+}

@@ -1,0 +1,3 @@
+//! The one integration-test binary (one link step for CI). Each area is a module.
+
+mod common;
