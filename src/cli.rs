@@ -132,10 +132,23 @@ pub fn main() -> i32 {
     }
 }
 
+/// `--server` options naming the same server add files to it, in order.
+fn merge_servers(specs: &[ServerSpec]) -> Vec<ServerSpec> {
+    let mut out: Vec<ServerSpec> = Vec::new();
+    for s in specs {
+        match out.iter_mut().find(|o| o.name == s.name) {
+            Some(o) => o.files.extend(s.files.iter().cloned()),
+            None => out.push(s.clone()),
+        }
+    }
+    out
+}
+
 /// Checks that no file is listed twice, then runs the report.
 fn report(args: &ReportArgs) -> Result<(), String> {
+    let servers = merge_servers(&args.servers);
     let mut seen = std::collections::HashSet::new();
-    for s in &args.servers {
+    for s in &servers {
         for f in &s.files {
             let canon = std::fs::canonicalize(f).map_err(|e| format!("{}: {e}", f.display()))?;
             if !seen.insert(canon) {
@@ -148,12 +161,12 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         fold_case: args.fold_case,
         count_unsupported_as_denial: args.count_unsupported,
     };
-    let (tally, runs) = batch::tally(&args.servers, opts).map_err(|e| e.to_string())?;
+    let (tally, runs) = batch::tally(&servers, opts).map_err(|e| e.to_string())?;
     if args.stats {
         let mut err = std::io::stderr().lock();
         for run in &runs {
             let s = &run.ingest.stats;
-            let _ = write!(err, "{} (server {}): lines {}", run.path.display(), args.servers[run.server].name, s.lines);
+            let _ = write!(err, "{} (server {}): lines {}", run.path.display(), servers[run.server].name, s.lines);
             for k in UsageKind::ALL {
                 let _ = write!(err, ", {} {}", k.name(), s.kind(k));
             }

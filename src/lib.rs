@@ -6,5 +6,8 @@
 
 pub mod batch;
 pub mod cli;
+pub mod config;
 pub mod core;
+pub mod engine;
 pub mod export;
+pub mod state;

@@ -207,7 +207,7 @@ pub fn message<'a>(daemon: &'a [u8], m: &'a [u8]) -> (Msg<'a>, Option<Day>) {
         return (Msg::Other, d);
     }
     if let Some(day) = banner(m) {
-        return (Msg::Reset(ResetScope::All), Some(day));
+        return (Msg::Reset(ResetScope::All), day);
     }
     if let Ok((_, d)) = system_date(m) {
         return (Msg::Other, d);
@@ -356,45 +356,46 @@ fn timestamp(i: &[u8]) -> R<'_, Option<Day>> {
 }
 
 /// The lmgrd banner: `FLEXlm` / `FLEXnet Licensing` / `FlexNet Licensing` (any case) ... ` started
-/// on ` ... `(M/D/YYYY)` at the end. A banner whose date does not exist is not a banner.
-fn banner(m: &[u8]) -> Option<Day> {
+/// on ` ... `(M/D/YYYY)` at the end. `Some(None)`: a banner (a reset) whose date does not exist
+/// (no anchor).
+fn banner(m: &[u8]) -> Option<Option<Day>> {
     let head: R<'_, &[u8]> = alt((tag_no_case("FLEXlm"), tag_no_case("FLEXnet Licensing"))).parse(m);
     head.ok()?;
     memchr::memmem::find(m, b" started on ")?;
     let open = memchr::memrchr(b'(', m)?;
     let tail = m.strip_suffix(b")")?;
     let (rest, day) = mdy(&tail[open + 1..]).ok()?;
-    if !rest.is_empty() {
-        return None;
-    }
-    day
+    rest.is_empty().then_some(day)
 }
 
 const MONTHS: [&[u8]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// `Www Mmm D YYYY HH:MM:SS <zone text>`: the date (the time and zone are not used).
+const WEEKDAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+
+/// `Www Mmm D YYYY HH:MM:SS <zone text>` (English names, single spaces, the zone optional): the
+/// date. The weekday is not checked against the date, and the time is not used.
 fn long_date(i: &[u8]) -> R<'_, Option<Day>> {
     let alpha3 = || take_while_m_n(3, 3, |c: u8| c.is_ascii_alphabetic());
-    let blanks1 = || take_while1(is_blank);
-    let (i, (_, _, mon, _, d, _, y, _, _)) = (
+    let (i, (wd, _, mon, _, d, _, y, _, time)) = (
         alpha3(),
-        blanks1(),
+        char(' '),
         alpha3(),
-        blanks1(),
+        char(' '),
         num(1, 2),
-        blanks1(),
+        char(' '),
         num(4, 4),
-        blanks1(),
-        (num(1, 2), char(':'), num(2, 2), char(':'), num(2, 2)),
+        char(' '),
+        (num(2, 2), char(':'), num(2, 2), char(':'), num(2, 2)),
     )
         .parse(i)?;
+    let (h, _, mi, _, sec) = time;
     // The zone text, if any, follows after a blank.
-    if !(i.is_empty() || is_blank(i[0])) {
+    if h > 23 || mi > 59 || sec > 59 || !(i.is_empty() || i[0] == b' ') || !WEEKDAYS.contains(&wd) {
         return Err(nom::Err::Error(()));
     }
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon));
+    let month = MONTHS.iter().position(|m| *m == mon);
     let day = month.and_then(|mo| from_ymd(y as i64, mo as u32 + 1, d));
     Ok((&i[i.len()..], day))
 }
@@ -443,6 +444,7 @@ fn reset<'a>(daemon: &'a [u8], m: &'a [u8]) -> Option<ResetScope<'a>> {
     }
     let sp = memchr::memchr(b' ', m)?;
     let x = &m[..sp];
-    (!x.is_empty() && !x.contains(&b'\t') && m[sp..].starts_with(b" exited with status"))
-        .then_some(ResetScope::Daemon(x))
+    let after = m[sp..].strip_prefix(b" exited with status")?;
+    let ends = after.first().is_none_or(|&c| is_blank(c));
+    (!x.is_empty() && !x.contains(&b'\t') && ends).then_some(ResetScope::Daemon(x))
 }
