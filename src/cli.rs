@@ -21,6 +21,16 @@ pub struct Cli {
 pub enum Command {
     /// Read log files once and write the report body (what the endpoint returns).
     Report(ReportArgs),
+    /// Drop the daemon's stored aggregates and read every configured log again (after changing
+    /// user_identity, fold_case or count_unsupported_as_denial). Stop the daemon first.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RebuildArgs {
+    /// The daemon's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -129,7 +139,59 @@ pub fn main() -> i32 {
                 2
             }
         },
+        Command::Rebuild(args) => match rebuild(&args) {
+            Ok(()) => 0,
+            Err(msg) => {
+                eprintln!("lmtally: {msg}");
+                1
+            }
+        },
     }
+}
+
+/// `lmtally rebuild --config FILE`, with a progress bar when standard error is a terminal.
+fn rebuild(args: &RebuildArgs) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let config = crate::config::Config::load(&args.config)
+        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    let data_dir = config.data_dir.clone();
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut last_draw = None::<std::time::Instant>;
+    let mut last = (0u64, 0u64);
+    crate::engine::rebuild(config, |done, total| {
+        last = (done, total);
+        if tty && last_draw.is_none_or(|t| t.elapsed().as_millis() >= 100) {
+            last_draw = Some(std::time::Instant::now());
+            eprint!("\r{}", progress_bar(done, total, started.elapsed().as_secs_f64()));
+        }
+    })?;
+    if tty {
+        eprintln!("\r{}", progress_bar(last.0, last.1, started.elapsed().as_secs_f64()));
+    }
+    eprintln!(
+        "lmtally: rebuilt {} from {:.1} MiB of logs in {:.1} s",
+        data_dir.display(),
+        last.1 as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `[#########...........]  45%  123.4/274.0 MiB  12.3 s`
+fn progress_bar(done: u64, total: u64, secs: f64) -> String {
+    const WIDTH: usize = 30;
+    let frac = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+    let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
+    format!(
+        "[{}{}] {:>3.0}%  {:.1}/{:.1} MiB  {:.1} s",
+        "#".repeat(filled),
+        ".".repeat(WIDTH - filled),
+        frac * 100.0,
+        done as f64 / 1048576.0,
+        total as f64 / 1048576.0,
+        secs
+    )
 }
 
 /// `--server` options naming the same server add files to it, in order.

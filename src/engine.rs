@@ -1,15 +1,50 @@
-//! The reader side of the daemon: fills [`AppState`] from the configured logs.
+//! The reader side of the daemon: follows the configured logs into [`AppState`] and the store.
 //!
-//! This version reads every configured log once, at start-up.
+//! [`Engine`] is one thread's worth of work, driven in rounds: a **look** at every configured path
+//! (globs expanded, each file opened and its first bytes read), decisions by
+//! [`follow::decide`](crate::follow::decide) and [`follow::identify`](crate::follow::identify),
+//! then a **read** of every file that grew, chunk by chunk, straight into the shared tally. At
+//! least every second that something changed, [`Engine::commit`] writes the changed days, names,
+//! sessions and file checkpoints to the store in one atomic batch. [`start`] runs the loop on a
+//! thread: rounds are triggered by file events (notify, on the logs' parent directories), by a
+//! slow safety-net look every few seconds, or only by polling with `poll_interval_ms`.
+//!
+//! Lines are applied in arrival order: each file in the order it was written; the files of one
+//! server in the order they are read, a file that left its path (rotated, deleted, replaced) read
+//! to its end before any other file of its server.
 
 use crate::batch;
+use crate::config::Config;
+use crate::core::{FileIngest, Options};
+use crate::follow::{decide, identify, Action, Candidate, Head, Identity, Known, Seen, HEAD_MAX};
 use crate::state::{AppState, FileStatus};
+use crate::store::{Checkpoint, Store};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant as Clock};
 
-/// Reads every configured log to its end into `state` and marks it caught up.
+/// The longest time between a change and its commit to the store.
+pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// With file events, every path is still looked at this often (events can be lost: network
+/// file systems, a full queue, a directory created later).
+pub const SAFETY_NET: Duration = Duration::from_secs(5);
+/// Files that left every followed path are remembered (to recognise them if they come back under
+/// a followed name); at most this many per server.
+pub const KEEP_DETACHED: usize = 64;
+const CHUNK: usize = 1 << 20;
+
+/// Reads every configured log to its end into `state` and marks it caught up, without a store.
 pub fn load_once(state: &AppState) -> Result<(), String> {
     let specs = state.config.resolve_logs();
-    let (mut tally, runs) = batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
+    let (mut tally, runs) =
+        batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
     tally.agg.settle();
     let files = runs
         .into_iter()
@@ -29,4 +64,826 @@ pub fn load_once(state: &AppState) -> Result<(), String> {
     *state.files.write().map_err(|_| "state lock poisoned")? = files;
     state.caught_up.store(true, Ordering::SeqCst);
     Ok(())
+}
+
+/// One followed file.
+struct Follow {
+    cp: Checkpoint,
+    /// Read order within a server (`cp.born`).
+    born: u64,
+    server: usize,
+    /// The open file, while it is followed (reads go through it, so a renamed or deleted file can
+    /// still be read to its end).
+    handle: Option<File>,
+    /// Left its path: read to its end through `handle`, then detached.
+    draining: bool,
+    /// Size at the last look.
+    size: u64,
+    /// `cp.offset` at the last commit.
+    committed: u64,
+    /// The checkpoint changed since the last commit.
+    changed: bool,
+}
+
+impl Follow {
+    fn attached(&self) -> bool {
+        self.cp.path.is_some() && !self.draining
+    }
+
+    fn known(&self) -> Known<'_> {
+        Known {
+            dev: self.cp.dev,
+            ino: self.cp.ino,
+            head: &self.cp.head,
+            offset: self.cp.offset,
+        }
+    }
+}
+
+/// A path as a look found it.
+struct Look {
+    server: usize,
+    path: PathBuf,
+    file: File,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    prefix: Vec<u8>,
+}
+
+impl Look {
+    fn seen(&self) -> Seen<'_> {
+        Seen {
+            dev: self.dev,
+            ino: self.ino,
+            size: self.size,
+            prefix: &self.prefix,
+        }
+    }
+}
+
+fn look(server: usize, path: &Path) -> Option<Look> {
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let size = meta.len();
+    let mut prefix = vec![0u8; size.min(HEAD_MAX as u64) as usize];
+    let mut got = 0;
+    while got < prefix.len() {
+        match file.read_at(&mut prefix[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    prefix.truncate(got);
+    Some(Look {
+        server,
+        path: path.to_path_buf(),
+        file,
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size,
+        prefix,
+    })
+}
+
+/// What a round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Every file was read to the end it had when it was read.
+    pub caught_up: bool,
+}
+
+/// The live reader: followed files, the store, and the shared state it fills.
+pub struct Engine {
+    state: Arc<AppState>,
+    store: Store,
+    /// Server names by index (the configuration's first).
+    servers: Vec<String>,
+    files: Vec<Follow>,
+    /// File checkpoints to delete at the next commit.
+    removed: Vec<u64>,
+    next_file: u64,
+    /// Something to commit.
+    dirty: bool,
+    /// Since when (the commit is due one second later).
+    dirty_since: Option<Clock>,
+    buf: Vec<u8>,
+}
+
+fn lock<T>(l: &std::sync::RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves consistent data (every update is whole
+    // per line): keep going.
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Engine {
+    /// Opens the store under the configuration's `data_dir` and loads it into `state` (`reset`:
+    /// drop everything first, for `lmtally rebuild`).
+    pub fn open(state: Arc<AppState>, reset: bool) -> Result<Engine, String> {
+        let config = &state.config;
+        let opts: Options = config.options();
+        let mut store = Store::open(&config.data_dir)?;
+        if reset {
+            store.reset(opts)?;
+        }
+        let names: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+        let loaded = store.load(opts, &names)?;
+        let files = loaded
+            .files
+            .into_iter()
+            .map(|cp| Follow {
+                born: cp.born,
+                server: loaded
+                    .servers
+                    .iter()
+                    .position(|n| *n == cp.server)
+                    .unwrap_or(0),
+                handle: None,
+                draining: false,
+                size: cp.offset,
+                committed: cp.offset,
+                changed: false,
+                cp,
+            })
+            .collect();
+        *lock(&state.tally) = loaded.tally;
+        state.caught_up.store(false, Ordering::SeqCst);
+        let e = Engine {
+            state,
+            store,
+            servers: loaded.servers,
+            files,
+            removed: Vec::new(),
+            next_file: loaded.next_file,
+            dirty: false,
+            dirty_since: None,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        e.publish(false);
+        Ok(e)
+    }
+
+    /// The configuration this engine follows.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// Bytes still to read, as of the last look (for progress).
+    pub fn lag(&self) -> (u64, u64) {
+        let mut done = 0;
+        let mut total = 0;
+        for f in self.files.iter().filter(|f| f.handle.is_some()) {
+            done += f.cp.offset.min(f.size);
+            total += f.size.max(f.cp.offset);
+        }
+        (done, total)
+    }
+
+    /// One look at every path, then reads until every file is read to its end or `deadline`
+    /// passes.
+    pub fn round(&mut self, deadline: Option<Clock>) -> Result<Round, String> {
+        self.look_all();
+        let r = self.read_all(deadline)?;
+        self.cap_detached();
+        self.publish(r.caught_up);
+        Ok(r)
+    }
+
+    /// Looks at every configured path and decides what each file needs. Every decision is taken
+    /// on the state before the look, then applied: a copy of a file that is truncated in the
+    /// same look (copytruncate into a followed path) is still recognised as its copy.
+    fn look_all(&mut self) {
+        let specs = self.state.config.resolve_logs();
+        let mut looks: Vec<Look> = Vec::new();
+        for (server, spec) in specs.iter().enumerate() {
+            for path in &spec.files {
+                if let Some(l) = look(server, path) {
+                    looks.push(l);
+                }
+            }
+        }
+        let by_path: HashMap<&Path, usize> = looks
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.path.as_path(), i))
+            .collect();
+        // Files at their paths.
+        let mut actions: Vec<Option<(Action, Option<usize>)>> =
+            Vec::with_capacity(self.files.len());
+        let mut claimed = vec![false; looks.len()];
+        for f in &self.files {
+            if !f.attached() {
+                actions.push(None);
+                continue;
+            }
+            let li = f.cp.path.as_deref().and_then(|p| by_path.get(p).copied());
+            let mut action = decide(&f.known(), li.map(|i| looks[i].seen()).as_ref());
+            if f.handle.is_none() && action == Action::Replaced {
+                // After a restart there is no handle to finish the old file with.
+                action = Action::Gone;
+            }
+            if let (Some(i), Action::Idle | Action::Read | Action::Truncated | Action::Rewritten) =
+                (li, action)
+            {
+                claimed[i] = true;
+            }
+            actions.push(Some((action, li)));
+        }
+        // Paths no followed file is at.
+        let mut identities: Vec<(usize, Identity)> = Vec::new();
+        {
+            let mut cands: Vec<Candidate<'_>> = self
+                .files
+                .iter()
+                .zip(&actions)
+                .map(|(f, a)| Candidate {
+                    known: f.known(),
+                    attached: matches!(
+                        a,
+                        Some((
+                            Action::Idle | Action::Read | Action::Truncated | Action::Rewritten,
+                            _
+                        ))
+                    ),
+                })
+                .collect();
+            for (li, l) in looks.iter().enumerate() {
+                if claimed[li] {
+                    continue;
+                }
+                let id = identify(&cands, &l.seen());
+                if let Identity::Renamed(i) | Identity::Adopted(i) = id {
+                    cands[i].attached = true;
+                }
+                identities.push((li, id));
+            }
+        }
+        // Copies take the state their original has before this look.
+        let copies: Vec<(usize, Checkpoint, u64)> = identities
+            .iter()
+            .filter_map(|&(li, id)| match id {
+                Identity::Copy(i) => Some((li, self.files[i].cp.clone(), self.files[i].born)),
+                _ => None,
+            })
+            .collect();
+        for (f, a) in self.files.iter_mut().zip(&actions) {
+            let Some((action, li)) = *a else { continue };
+            let path = f.cp.path.clone().unwrap_or_default();
+            match action {
+                Action::Idle | Action::Read => {
+                    let l = &looks[li.expect("seen")];
+                    f.size = l.size;
+                    f.server = l.server;
+                    if f.handle.is_none() {
+                        f.handle = l.file.try_clone().ok();
+                    }
+                }
+                Action::Truncated | Action::Rewritten => {
+                    let l = &looks[li.expect("seen")];
+                    tracing::info!(path = %path.display(), ?action, "a new file at the path: reading it from the start");
+                    f.cp.ingest = FileIngest::new();
+                    f.cp.offset = 0;
+                    f.cp.head = Head::default();
+                    f.cp.born = self.next_file;
+                    f.born = self.next_file;
+                    self.next_file += 1;
+                    f.size = l.size;
+                    f.server = l.server;
+                    f.handle = l.file.try_clone().ok();
+                    f.changed = true;
+                }
+                Action::Replaced | Action::Gone => {
+                    tracing::info!(path = %path.display(), ?action, "the file left its path: reading it to its end");
+                    f.changed = true;
+                    if f.handle.is_some() {
+                        f.draining = true;
+                    } else {
+                        f.cp.path = None;
+                    }
+                }
+            }
+        }
+        for (li, id) in identities {
+            let l = &looks[li];
+            match id {
+                Identity::Renamed(i) | Identity::Adopted(i) => {
+                    let f = &mut self.files[i];
+                    tracing::info!(path = %l.path.display(), ?id, "a followed file under a new name");
+                    f.cp.path = Some(l.path.clone());
+                    f.cp.dev = l.dev;
+                    f.cp.ino = l.ino;
+                    f.server = l.server;
+                    f.cp.server = self.servers[l.server].clone();
+                    f.size = l.size;
+                    if !(matches!(id, Identity::Renamed(_)) && f.handle.is_some()) {
+                        f.handle = l.file.try_clone().ok();
+                    }
+                    f.draining = false;
+                    f.changed = true;
+                }
+                Identity::New => {
+                    let id = self.next_file;
+                    self.next_file += 1;
+                    self.files.push(Follow {
+                        cp: Checkpoint {
+                            id,
+                            born: id,
+                            server: self.servers[l.server].clone(),
+                            path: Some(l.path.clone()),
+                            dev: l.dev,
+                            ino: l.ino,
+                            head: Head::default(),
+                            offset: 0,
+                            ingest: FileIngest::new(),
+                        },
+                        born: id,
+                        server: l.server,
+                        handle: l.file.try_clone().ok(),
+                        draining: false,
+                        size: l.size,
+                        committed: 0,
+                        changed: true,
+                    });
+                }
+                Identity::Copy(_) => {}
+            }
+        }
+        for (li, mut cp, born) in copies {
+            let l = &looks[li];
+            tracing::info!(path = %l.path.display(), "a copy of a followed file: continuing from its position");
+            cp.id = self.next_file;
+            self.next_file += 1;
+            cp.path = Some(l.path.clone());
+            cp.dev = l.dev;
+            cp.ino = l.ino;
+            cp.server = self.servers[l.server].clone();
+            self.files.push(Follow {
+                committed: cp.offset,
+                cp,
+                born,
+                server: l.server,
+                handle: l.file.try_clone().ok(),
+                draining: false,
+                size: l.size,
+                changed: true,
+            });
+        }
+        if self.files.iter().any(|f| f.changed) {
+            self.mark_dirty();
+        }
+    }
+
+    /// Reads the files that have bytes to read: per server, files that left their path first,
+    /// then in the order their contents began (a copy continues its original's place).
+    fn read_all(&mut self, deadline: Option<Clock>) -> Result<Round, String> {
+        let mut round = Round {
+            bytes: 0,
+            caught_up: true,
+        };
+        let nservers = self.servers.len();
+        for server in 0..nservers {
+            let order: Vec<usize> = {
+                let mut v: Vec<usize> = (0..self.files.len())
+                    .filter(|&i| self.files[i].server == server && self.files[i].handle.is_some())
+                    .collect();
+                v.sort_by_key(|&i| (!self.files[i].draining, self.files[i].born));
+                v
+            };
+            for i in order {
+                let done = self.read_file(i, deadline, &mut round)?;
+                if !done {
+                    round.caught_up = false;
+                    // Later files of this server wait for this one.
+                    break;
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Reads file `i` to its end (true) or until the deadline (false; at least one chunk is
+    /// read first).
+    fn read_file(
+        &mut self,
+        i: usize,
+        deadline: Option<Clock>,
+        round: &mut Round,
+    ) -> Result<bool, String> {
+        let mut first = true;
+        loop {
+            if !first && deadline.is_some_and(|d| Clock::now() >= d) {
+                return Ok(false);
+            }
+            first = false;
+            let f = &mut self.files[i];
+            let Some(handle) = f.handle.as_ref() else {
+                return Ok(true);
+            };
+            self.buf.resize(CHUNK, 0);
+            let pos = f.cp.offset;
+            let n = match handle.read_at(&mut self.buf, pos) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // The file cannot be read any more (a network file system gone away): leave
+                    // it; the next look decides again.
+                    tracing::warn!(path = ?f.cp.path, "read failed: {e}");
+                    f.handle = None;
+                    if f.draining {
+                        f.draining = false;
+                        f.cp.path = None;
+                    }
+                    return Ok(true);
+                }
+            };
+            if n == 0 {
+                f.size = f.size.max(pos);
+                if f.draining {
+                    f.draining = false;
+                    f.cp.path = None;
+                    f.handle = None;
+                    f.changed = true;
+                    self.mark_dirty();
+                }
+                return Ok(true);
+            }
+            let chunk = &self.buf[..n];
+            f.cp.head.take_read(pos, chunk);
+            {
+                let mut t = lock(&self.state.tally);
+                t.feed(f.server, &mut f.cp.ingest, chunk);
+            }
+            f.cp.offset += n as u64;
+            f.size = f.size.max(f.cp.offset);
+            f.changed = true;
+            self.mark_dirty();
+            round.bytes += n as u64;
+        }
+    }
+
+    /// Forgets the oldest detached files beyond [`KEEP_DETACHED`] per server.
+    fn cap_detached(&mut self) {
+        let mut count: HashMap<usize, usize> = HashMap::new();
+        let mut drop_ids = BTreeSet::new();
+        for f in self.files.iter().rev() {
+            if f.cp.path.is_none() && f.handle.is_none() {
+                let c = count.entry(f.server).or_default();
+                *c += 1;
+                if *c > KEEP_DETACHED {
+                    drop_ids.insert(f.cp.id);
+                }
+            }
+        }
+        if !drop_ids.is_empty() {
+            self.files.retain(|f| !drop_ids.contains(&f.cp.id));
+            self.removed.extend(drop_ids);
+            self.mark_dirty();
+        }
+    }
+
+    /// Updates the status of the files in the shared state.
+    fn publish(&self, caught_up: bool) {
+        let statuses: Vec<FileStatus> = self
+            .files
+            .iter()
+            .filter(|f| f.cp.path.is_some())
+            .map(|f| FileStatus {
+                server: self.servers[f.server].clone(),
+                path: f.cp.path.clone().unwrap_or_default(),
+                bytes_read: f.cp.ingest.consumed(),
+                size: f.size,
+                stats: f.cp.ingest.stats.clone(),
+                undated: f.cp.ingest.undated(),
+                latest: f.cp.ingest.latest(),
+                checkpoint_offset: f.committed,
+                fingerprint: Some(f.cp.head.fingerprint()),
+            })
+            .collect();
+        *lock(&self.state.files) = statuses;
+        self.state.caught_up.store(caught_up, Ordering::SeqCst);
+    }
+
+    /// True when something read or changed is not in the store yet.
+    pub fn dirty(&self) -> bool {
+        self.dirty
+    }
+
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.dirty_since.get_or_insert_with(Clock::now);
+    }
+
+    /// When the next commit is due (one second after the first change not committed; a round
+    /// that starts clean may read for one second).
+    fn commit_due(&self) -> Clock {
+        self.dirty_since.unwrap_or_else(Clock::now) + COMMIT_EVERY
+    }
+
+    /// Writes everything read so far to the store, in one atomic batch.
+    pub fn commit(&mut self) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let changed: Vec<&Checkpoint> = self
+            .files
+            .iter()
+            .filter(|f| f.changed)
+            .map(|f| &f.cp)
+            .collect();
+        {
+            let mut t = lock(&self.state.tally);
+            self.store.commit(
+                &mut t,
+                &self.servers,
+                &changed,
+                &self.removed,
+                self.next_file,
+            )?;
+        }
+        self.removed.clear();
+        for f in &mut self.files {
+            f.changed = false;
+            f.committed = f.cp.offset;
+        }
+        self.dirty = false;
+        self.dirty_since = None;
+        let mut statuses = lock(&self.state.files);
+        for s in statuses.iter_mut() {
+            if let Some(f) = self
+                .files
+                .iter()
+                .find(|f| f.cp.path.as_deref() == Some(s.path.as_path()))
+            {
+                s.checkpoint_offset = f.committed;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rounds until every file is read to its end, committing at least every second;
+    /// `progress(done, total)` after each round.
+    pub fn catch_up(&mut self, mut progress: impl FnMut(u64, u64)) -> Result<(), String> {
+        loop {
+            let r = self.round(Some(self.commit_due()))?;
+            let (done, total) = self.lag();
+            progress(done, total);
+            if r.caught_up {
+                return self.commit();
+            }
+            if Clock::now() >= self.commit_due() {
+                self.commit()?;
+            }
+        }
+    }
+
+    /// The directories to watch: the parent of every configured path (for a glob, the
+    /// directories its parent pattern matches).
+    fn watch_dirs(&self) -> BTreeSet<PathBuf> {
+        let mut dirs = BTreeSet::new();
+        for s in &self.state.config.servers {
+            for pattern in &s.logs {
+                let Some(parent) = Path::new(pattern).parent() else {
+                    continue;
+                };
+                let ps = parent.to_string_lossy();
+                if ps.contains(['*', '?', '[']) {
+                    if let Ok(paths) = glob::glob(&ps) {
+                        dirs.extend(paths.filter_map(Result::ok).filter(|p| p.is_dir()));
+                    }
+                } else if parent.is_dir() {
+                    dirs.insert(if ps.is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        parent.to_path_buf()
+                    });
+                }
+            }
+        }
+        dirs
+    }
+
+    /// True when a file event concerns a followed or configured path.
+    fn relevant(&self, ev: &notify::Event, patterns: &[glob::Pattern]) -> bool {
+        if ev.need_rescan() || ev.paths.is_empty() {
+            return true;
+        }
+        ev.paths.iter().any(|p| {
+            self.files
+                .iter()
+                .any(|f| f.cp.path.as_deref() == Some(p.as_path()))
+                || patterns.iter().any(|pat| pat.matches_path(p))
+        })
+    }
+
+    /// The daemon's loop, until [`Msg::Stop`] (then one last commit) or a store failure.
+    pub fn run(mut self, tx: Sender<Msg>, rx: Receiver<Msg>) -> Result<(), String> {
+        let poll = self
+            .state
+            .config
+            .poll_interval_ms
+            .map(Duration::from_millis);
+        let patterns: Vec<glob::Pattern> = self
+            .state
+            .config
+            .servers
+            .iter()
+            .flat_map(|s| s.logs.iter())
+            .filter_map(|p| glob::Pattern::new(p).ok())
+            .collect();
+        let mut watcher: Option<notify::RecommendedWatcher> = None;
+        let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
+        if poll.is_none() {
+            let tx = tx.clone();
+            match notify::recommended_watcher(move |res| {
+                let _ = tx.send(Msg::Fs(res));
+            }) {
+                Ok(w) => watcher = Some(w),
+                Err(e) => tracing::warn!("file events unavailable ({e}): polling every second"),
+            }
+        }
+        let interval = match (poll, &watcher) {
+            (Some(p), _) => p,
+            (None, Some(_)) => SAFETY_NET,
+            (None, None) => Duration::from_secs(1),
+        };
+        loop {
+            if let Some(w) = watcher.as_mut() {
+                use notify::Watcher;
+                for d in self.watch_dirs() {
+                    if !watched.contains(&d)
+                        && w.watch(&d, notify::RecursiveMode::NonRecursive).is_ok()
+                    {
+                        watched.insert(d);
+                    }
+                }
+            }
+            // Read until caught up, committing every second; a stop ends the batch in hand.
+            loop {
+                let r = self.round(Some(self.commit_due()))?;
+                if self.dirty && Clock::now() >= self.commit_due() {
+                    self.commit()?;
+                }
+                if r.caught_up {
+                    break;
+                }
+                if let Ok(Msg::Stop) = rx.try_recv() {
+                    return self.commit();
+                }
+            }
+            let next_look = Clock::now() + interval;
+            // Wait for an event, the next look, or the commit that is due.
+            loop {
+                let now = Clock::now();
+                let mut until = next_look;
+                if self.dirty {
+                    until = until.min(self.commit_due());
+                }
+                match rx.recv_timeout(until.saturating_duration_since(now)) {
+                    Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return self.commit(),
+                    Ok(Msg::Fs(Ok(ev))) => {
+                        if self.relevant(&ev, &patterns) {
+                            break;
+                        }
+                    }
+                    Ok(Msg::Fs(Err(e))) => {
+                        tracing::warn!("file events: {e}; looking at every file");
+                        break;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.dirty && Clock::now() >= self.commit_due() {
+                            self.commit()?;
+                        }
+                        if Clock::now() >= next_look {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Take every event already queued: one round answers them all.
+            while let Ok(m) = rx.try_recv() {
+                if let Msg::Stop = m {
+                    return self.commit();
+                }
+            }
+        }
+    }
+}
+
+/// A message to the engine's thread.
+pub enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Stop,
+}
+
+/// A running engine.
+pub struct EngineHandle {
+    tx: Sender<Msg>,
+    join: Option<JoinHandle<Result<(), String>>>,
+}
+
+/// Something that can ask a running engine to stop (clonable, for signal handlers).
+#[derive(Clone)]
+pub struct Stopper(Sender<Msg>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        let _ = self.0.send(Msg::Stop);
+    }
+}
+
+impl EngineHandle {
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.tx.clone())
+    }
+
+    /// True once the engine's thread ended (stopped, or a store failure).
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().is_none_or(|j| j.is_finished())
+    }
+
+    /// Asks the engine to stop (it commits what it read) and waits for it.
+    pub fn stop(mut self) -> Result<(), String> {
+        let _ = self.tx.send(Msg::Stop);
+        self.wait_inner()
+    }
+
+    /// Waits for the engine's thread to end by itself.
+    pub fn wait(mut self) -> Result<(), String> {
+        self.wait_inner()
+    }
+
+    fn wait_inner(&mut self) -> Result<(), String> {
+        match self.join.take() {
+            Some(j) => j
+                .join()
+                .unwrap_or_else(|_| Err("the engine thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Opens the store, loads it into `state` and follows the logs on a thread of its own.
+pub fn start(state: Arc<AppState>) -> Result<EngineHandle, String> {
+    let engine = Engine::open(state, false)?;
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    let join = std::thread::Builder::new()
+        .name("lmtally-engine".into())
+        .spawn(move || engine.run(tx2, rx))
+        .map_err(|e| format!("cannot start the engine thread: {e}"))?;
+    Ok(EngineHandle {
+        tx,
+        join: Some(join),
+    })
+}
+
+/// Stops the engine on SIGTERM or SIGINT (a thread of its own waits for them).
+pub fn stop_on_signals(stopper: Stopper) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("signals: {e}"))?;
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    std::thread::Builder::new()
+        .name("lmtally-signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (mut term, mut int) = match (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) {
+                    (Ok(t), Ok(i)) => (t, i),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let _ = ready_tx.send(Err(format!("signals: {e}")));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                stopper.stop();
+            })
+        })
+        .map_err(|e| format!("signals: {e}"))?;
+    ready_rx
+        .recv()
+        .unwrap_or_else(|_| Err("signals: the handler thread ended".into()))
+}
+
+/// `lmtally rebuild`: drops the aggregates and reads every configured log again.
+/// `progress(done, total)` is called after each round.
+pub fn rebuild(config: Config, progress: impl FnMut(u64, u64)) -> Result<(), String> {
+    let state = Arc::new(AppState::new(config));
+    let mut engine = Engine::open(state, true)?;
+    engine.catch_up(progress)
 }

@@ -10,4 +10,6 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod export;
+pub mod follow;
 pub mod state;
+pub mod store;

@@ -305,6 +305,11 @@ impl Aggregator {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Marks a day as changed again (a store whose write failed keeps it for the next one).
+    pub fn mark_dirty(&mut self, d: Day) {
+        self.dirty.insert(d);
+    }
+
     pub fn server_mut(&mut self, server: usize) -> &mut ServerState {
         if self.servers.len() <= server {
             self.servers.resize_with(server + 1, ServerState::default);
