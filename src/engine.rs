@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLockWriteGuard};
 use std::thread::JoinHandle;
+use lmtally_parsers::date::Instant;
 use std::time::{Duration, Instant as Clock};
 
 /// The longest time between a change and its commit to the store.
@@ -108,6 +109,7 @@ struct Look {
     dev: u64,
     ino: u64,
     size: u64,
+    mtime: std::time::SystemTime,
     prefix: Vec<u8>,
 }
 
@@ -147,8 +149,30 @@ fn look(server: usize, path: &Path) -> Option<Look> {
         dev: meta.dev(),
         ino: meta.ino(),
         size,
+        mtime: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
         prefix,
     })
+}
+
+/// The instant of the first dated line in the first 256 KiB of a file, if any.
+fn first_instant(file: &File, opts: Options) -> Option<Instant> {
+    let mut buf = vec![0u8; 256 << 10];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let mut ingest = FileIngest::new();
+    let mut names = crate::core::Names::default();
+    let mut first = None;
+    ingest.feed(&buf[..got], &mut names, &opts, &mut |_, at, _| {
+        first = Some(first.map_or(at, |f: Instant| f.min(at)));
+    });
+    first
 }
 
 /// What a round did.
@@ -187,12 +211,23 @@ impl Engine {
     /// Opens the store under the configuration's `data_dir` and loads it into `state` (`reset`:
     /// drop everything first, for `lmtally rebuild`).
     pub fn open(state: Arc<AppState>, reset: bool) -> Result<Engine, String> {
+        let mut store = Store::open(&state.config.data_dir)?;
+        if reset {
+            store.reset(state.config.options())?;
+        }
+        Engine::with_store(state, store)
+    }
+
+    /// Gives up the engine's store (to start another engine on it: sled releases the lock of a
+    /// closed store only some time after, so a process reuses its open store).
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
+    /// Loads an open store into `state` and gets ready to follow its configuration.
+    pub fn with_store(state: Arc<AppState>, mut store: Store) -> Result<Engine, String> {
         let config = &state.config;
         let opts: Options = config.options();
-        let mut store = Store::open(&config.data_dir)?;
-        if reset {
-            store.reset(opts)?;
-        }
         let names: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
         let loaded = store.load(opts, &names)?;
         let files = loaded
@@ -228,6 +263,33 @@ impl Engine {
         };
         e.publish(false);
         Ok(e)
+    }
+
+    /// The state this engine fills.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// One line per file the engine knows (for diagnostics): id, order, server, path, read
+    /// position, head, state.
+    pub fn describe_files(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|f| {
+                format!(
+                    "file {} born {} server {} path {:?} offset {} size {} head {} {}{}",
+                    f.cp.id,
+                    f.born,
+                    f.server,
+                    f.cp.path,
+                    f.cp.offset,
+                    f.size,
+                    f.cp.head.fingerprint(),
+                    if f.draining { "draining " } else { "" },
+                    if f.handle.is_some() { "open" } else { "closed" }
+                )
+            })
+            .collect()
     }
 
     /// The configuration this engine follows.
@@ -333,8 +395,17 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        for (f, a) in self.files.iter_mut().zip(&actions) {
+        // Files whose first bytes are read in this look: their place in the read order is given
+        // below, the one whose first dated line is earliest first (as the contract's stream merge
+        // takes files that do not overlap in time), then the oldest modified.
+        let mut fresh: Vec<(usize, usize)> = Vec::new();
+        for (fi, (f, a)) in self.files.iter_mut().zip(&actions).enumerate() {
             let Some((action, li)) = *a else { continue };
+            if let (Action::Read | Action::Truncated | Action::Rewritten, Some(li)) = (action, li) {
+                if f.cp.offset == 0 || action != Action::Read {
+                    fresh.push((fi, li));
+                }
+            }
             let path = f.cp.path.clone().unwrap_or_default();
             match action {
                 Action::Idle | Action::Read => {
@@ -391,6 +462,7 @@ impl Engine {
                 Identity::New => {
                     let id = self.next_file;
                     self.next_file += 1;
+                    fresh.push((self.files.len(), li));
                     self.files.push(Follow {
                         cp: Checkpoint {
                             id,
@@ -434,6 +506,26 @@ impl Engine {
                 size: l.size,
                 changed: true,
             });
+        }
+        if fresh.len() > 1 {
+            let opts = self.state.config.options();
+            let mut keyed: Vec<(Option<Instant>, std::time::SystemTime, PathBuf, usize)> = fresh
+                .iter()
+                .map(|&(fi, li)| {
+                    let l = &looks[li];
+                    // A file with no dated line at its start goes after those with one.
+                    (first_instant(&l.file, opts).or(Some(Instant::MAX)), l.mtime, l.path.clone(), fi)
+                })
+                .collect();
+            keyed.sort();
+            fresh = keyed.into_iter().map(|(_, _, _, fi)| (fi, 0)).collect();
+        }
+        for (fi, _) in fresh {
+            let f = &mut self.files[fi];
+            f.born = self.next_file;
+            f.cp.born = self.next_file;
+            f.changed = true;
+            self.next_file += 1;
         }
         if self.files.iter().any(|f| f.changed) {
             self.mark_dirty();

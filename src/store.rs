@@ -157,17 +157,28 @@ impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("data_dir {}: {e}", dir.display()))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("store"))
             .flush_every_ms(None)
-            .cache_capacity(64 << 20)
-            .open()
-            .map_err(|e| {
-                format!(
-                    "cannot open the store in {}: {e} (is another lmtally using this data_dir?)",
-                    dir.display()
-                )
-            })?;
+            .cache_capacity(64 << 20);
+        // The lock of a store just closed (by this process, or one that is exiting) can take a
+        // moment to be released: wait up to two seconds for it.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot open the store in {}: {e} (is another lmtally using this data_dir?)",
+                        dir.display()
+                    ))
+                }
+            }
+        };
         Ok(Store {
             db,
             dir: dir.to_path_buf(),
