@@ -154,6 +154,25 @@ fn look(server: usize, path: &Path) -> Option<Look> {
     })
 }
 
+/// True when the file behind `handle` still starts with `head` and is at least `offset` long.
+fn still_matches(handle: &File, head: &Head, offset: u64) -> bool {
+    let Ok(meta) = handle.metadata() else { return false };
+    if meta.len() < offset {
+        return false;
+    }
+    let mut prefix = vec![0u8; head.len()];
+    let mut got = 0;
+    while got < prefix.len() {
+        match handle.read_at(&mut prefix[got..], got as u64) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    head.matches(&prefix)
+}
+
 /// The instant of the first dated line in the first 256 KiB of a file, if any.
 fn first_instant(file: &File, opts: Options) -> Option<Instant> {
     let mut buf = vec![0u8; 256 << 10];
@@ -431,11 +450,15 @@ impl Engine {
                     f.changed = true;
                 }
                 Action::Replaced | Action::Gone => {
-                    tracing::info!(path = %path.display(), ?action, "the file left its path: reading it to its end");
                     f.changed = true;
-                    if f.handle.is_some() {
+                    // Its end is read only if the file behind the handle is still the one read so
+                    // far (it may have been truncated or rewritten before it left).
+                    if f.handle.as_ref().is_some_and(|h| still_matches(h, &f.cp.head, f.cp.offset)) {
+                        tracing::info!(path = %path.display(), ?action, "the file left its path: reading it to its end");
                         f.draining = true;
                     } else {
+                        tracing::info!(path = %path.display(), ?action, "the file left its path");
+                        f.handle = None;
                         f.cp.path = None;
                     }
                 }
@@ -460,6 +483,7 @@ impl Engine {
                     f.changed = true;
                 }
                 Identity::New => {
+                    tracing::debug!(path = %l.path.display(), "a new file");
                     let id = self.next_file;
                     self.next_file += 1;
                     fresh.push((self.files.len(), li));

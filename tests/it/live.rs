@@ -487,6 +487,49 @@ impl World {
             let got = self.engine_body(m, edd);
             let want = self.oracle_body(name, ed);
             if std::env::var("LIVE_DEBUG").is_ok() {
+                let config = Config::load(&self.config).unwrap();
+                let mut t = lmtally::core::merge::Tally::new(config.options());
+                for (si, s) in self.servers.iter().enumerate() {
+                    for g in &s.gens {
+                        let mut fi = lmtally::core::FileIngest::new();
+                        t.feed(si, &mut fi, g);
+                    }
+                }
+                let e = self.engine.as_ref().unwrap();
+                let dt = e.state().tally.read().unwrap();
+                for si in 0..2 {
+                    let a = &t.agg.servers[si];
+                    let b = &dt.agg.servers[si];
+                    eprintln!("server {si}: latest seq {:?} daemon {:?}; open seq {} daemon {}", a.latest, b.latest, a.open.len(), b.open.len());
+                    let show = |t: &lmtally::core::merge::Tally, st: &lmtally::core::agg::ServerState| {
+                        let mut v: Vec<String> = st
+                            .open
+                            .iter()
+                            .flat_map(|(k, q)| q.iter().map(move |o| (k, o)))
+                            .map(|(k, o)| format!("{} {} {} {}", o.at, t.names.words.name(k.1), t.names.words.name(k.2), if k.3 == u32::MAX { "-" } else { t.names.hosts.name(k.3) }))
+                            .collect();
+                        v.sort();
+                        v
+                    };
+                    eprintln!("  seq open {:?}\n  daemon open {:?}", show(&t, a), show(&dt, b));
+                }
+                for (d, day) in &t.agg.days {
+                    let o = dt.agg.days.get(d);
+                    let same = o.is_some_and(|o| o.used == day.used && o.denied == day.denied && o.peak() == day.peak());
+                    if !same {
+                        eprintln!("day {d}: seq used {:?} denied {:?} peak {} | daemon {:?}", day.used, day.denied, day.peak(), o.map(|o| (&o.used, &o.denied, o.peak())));
+                    }
+                }
+                drop(dt);
+                if let Ok(needle) = std::env::var("LIVE_FIND") {
+                    for (si, s) in self.servers.iter().enumerate() {
+                        for (gi, g) in s.gens.iter().enumerate() {
+                            if let Some(pos) = String::from_utf8_lossy(g).find(&needle) {
+                                eprintln!("FOUND {needle:?} in server {si} gen {gi} at byte {pos} of {}", g.len());
+                            }
+                        }
+                    }
+                }
                 let seq = self.sequential_body(m, edd);
                 eprintln!("sequential == report: {}, sequential == daemon: {}", seq == want, seq == got);
             }
@@ -553,7 +596,7 @@ fn run_model(seed: u64, steps: usize, poll: bool) {
 fn model_follows_appends_rotations_truncations_restarts_and_kills() {
     if let (Ok(seed), Ok(steps)) = (std::env::var("LIVE_SEED"), std::env::var("LIVE_STEPS")) {
         // Reproduce one sequence (diagnostics).
-        let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).try_init();
+        let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(tracing::Level::DEBUG).try_init();
         run_model(seed.parse().unwrap(), steps.parse().unwrap(), false);
         return;
     }
