@@ -27,7 +27,9 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn open(path: &Path) -> io::Result<Self> {
-        Ok(FileSource { file: File::open(path)? })
+        Ok(FileSource {
+            file: File::open(path)?,
+        })
     }
 }
 
@@ -79,10 +81,11 @@ pub fn tally(servers: &[ServerSpec], opts: Options) -> Result<(Tally, Vec<FileRu
     }
     for (server, (spec, mut sources)) in servers.iter().zip(opened).enumerate() {
         let mut files: Vec<FileIngest> = spec.files.iter().map(|_| FileIngest::new()).collect();
-        t.ingest_server(server, &mut sources, &mut files).map_err(|error| PathError {
-            path: spec.files.first().cloned().unwrap_or_default(),
-            error,
-        })?;
+        t.ingest_server(server, &mut sources, &mut files)
+            .map_err(|error| PathError {
+                path: spec.files.first().cloned().unwrap_or_default(),
+                error,
+            })?;
         for (path, ingest) in spec.files.iter().zip(files) {
             runs.push(FileRun {
                 server,

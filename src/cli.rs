@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "lmtally", version, about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs")]
+#[command(
+    name = "lmtally",
+    version,
+    about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,7 +71,9 @@ pub struct ReportArgs {
 }
 
 fn parse_server(s: &str) -> Result<ServerSpec, String> {
-    let (name, paths) = s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
+    let (name, paths) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
     if name.is_empty() {
         return Err(format!("'{s}': the server name is empty"));
     }
@@ -110,9 +116,18 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
             }
             // One line, naming the argument.
             let text = e.to_string();
@@ -152,7 +167,10 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         for f in &s.files {
             let canon = std::fs::canonicalize(f).map_err(|e| format!("{}: {e}", f.display()))?;
             if !seen.insert(canon) {
-                return Err(format!("{}: listed more than once (each file belongs to one server)", f.display()));
+                return Err(format!(
+                    "{}: listed more than once (each file belongs to one server)",
+                    f.display()
+                ));
             }
         }
     }
@@ -166,7 +184,13 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         let mut err = std::io::stderr().lock();
         for run in &runs {
             let s = &run.ingest.stats;
-            let _ = write!(err, "{} (server {}): lines {}", run.path.display(), servers[run.server].name, s.lines);
+            let _ = write!(
+                err,
+                "{} (server {}): lines {}",
+                run.path.display(),
+                servers[run.server].name,
+                s.lines
+            );
             for k in UsageKind::ALL {
                 let _ = write!(err, ", {} {}", k.name(), s.kind(k));
             }
@@ -194,7 +218,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         Some(path) => std::fs::write(path, &body).map_err(|e| format!("{}: {e}", path.display())),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&body).and_then(|_| out.flush()).map_err(|e| format!("standard output: {e}"))
+            out.write_all(&body)
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("standard output: {e}"))
         }
     }
 }

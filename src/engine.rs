@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 /// Reads every configured log to its end into `state` and marks it caught up.
 pub fn load_once(state: &AppState) -> Result<(), String> {
     let specs = state.config.resolve_logs();
-    let (mut tally, runs) = batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
+    let (mut tally, runs) =
+        batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
     tally.agg.settle();
     let files = runs
         .into_iter()

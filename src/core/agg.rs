@@ -3,12 +3,15 @@
 
 use super::names::Interner;
 use crate::core::names::decode;
+use hashbrown::HashTable;
 use lmtally_parsers::date::{day_of, instant, Day, Instant, DAY_SECS};
 use roaring::RoaringBitmap;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher;
 
 /// Host id of a session whose user@host field had no host.
 pub const NO_HOST: u32 = u32::MAX;
@@ -58,60 +61,209 @@ pub enum Event {
 }
 
 /// The name tables. `words` holds daemons, features and user names (session keys), `hosts` the
-/// hosts (dense ids for host activity), `idents` the user identities (bitmap members).
+/// hosts (dense ids for host activity), `idents` the user identities (bitmap members). The
+/// caches only save lookups; they are rebuilt, empty, after deserializing.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Names {
     pub words: Interner,
     pub hosts: Interner,
     pub idents: Interner,
+    #[serde(skip)]
+    cache: NameCache,
 }
+
+/// Lookups that repeat on almost every line.
+#[derive(Clone, Debug, Default)]
+struct NameCache {
+    /// The last daemons and features seen, raw bytes → word id.
+    recent: Vec<(Box<[u8]>, u32)>,
+    /// user word id → identity id (identity = user).
+    user_ident: Vec<u32>,
+    /// (user word id, host id) → identity id (identity = user@host).
+    pair_ident: FxHashMap<(u32, u32), u32>,
+    /// Raw (user, host) bytes → their ids: one lookup instead of three on most lines.
+    pairs: PairCache,
+}
+
+/// A bounded table from the raw bytes of a short user and host to (user id, host id, identity id).
+/// Keys live inline in the table, so a hit costs one probe and no pointer chase.
+#[derive(Clone, Debug, Default)]
+struct PairCache {
+    table: HashTable<PairSlot>,
+}
+
+const PAIR_BYTES: usize = 38;
+const PAIR_CAP: usize = 1 << 18;
+
+#[derive(Clone, Copy, Debug)]
+struct PairSlot {
+    hash: u64,
+    ids: (u32, u32, u32),
+    ulen: u8,
+    hlen: u8,
+    bytes: [u8; PAIR_BYTES],
+}
+
+fn pair_hash(user: &[u8], host: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(user);
+    h.write_u8(0xFF);
+    h.write(host);
+    h.finish()
+}
+
+impl PairCache {
+    fn get(&self, user: &[u8], host: &[u8]) -> Option<(u32, u32, u32)> {
+        if user.len() + host.len() > PAIR_BYTES {
+            return None;
+        }
+        let hash = pair_hash(user, host);
+        self.table
+            .find(hash, |s| {
+                s.ulen as usize == user.len()
+                    && s.hlen as usize == host.len()
+                    && s.bytes[..user.len()] == *user
+                    && s.bytes[user.len()..user.len() + host.len()] == *host
+            })
+            .map(|s| s.ids)
+    }
+
+    fn insert(&mut self, user: &[u8], host: &[u8], ids: (u32, u32, u32)) {
+        if user.len() + host.len() > PAIR_BYTES {
+            return;
+        }
+        if self.table.len() >= PAIR_CAP {
+            // Bounded memory: start again; the names themselves stay interned.
+            self.table.clear();
+        }
+        let mut bytes = [0u8; PAIR_BYTES];
+        bytes[..user.len()].copy_from_slice(user);
+        bytes[user.len()..user.len() + host.len()].copy_from_slice(host);
+        let hash = pair_hash(user, host);
+        self.table.insert_unique(
+            hash,
+            PairSlot {
+                hash,
+                ids,
+                ulen: user.len() as u8,
+                hlen: host.len() as u8,
+                bytes,
+            },
+            |s| s.hash,
+        );
+    }
+}
+
+const RECENT: usize = 16;
 
 impl Names {
     pub fn reindex(&mut self) {
         self.words.reindex();
         self.hosts.reindex();
         self.idents.reindex();
+        self.cache = NameCache::default();
     }
 
     /// Interns the names of a usage line. `None` when the host table is full (a counted skip).
-    pub fn usage(&mut self, opts: &Options, kind: Kind, daemon: &[u8], feature: &[u8], user: &[u8], host: &[u8]) -> Option<Event> {
-        let user_s = decode(user, opts.fold_case);
-        let host_s = decode(host, opts.fold_case);
-        let host_id = if host_s.is_empty() {
-            NO_HOST
-        } else {
-            let id = match self.hosts.get(&host_s) {
-                Some(id) => id,
-                None if (self.hosts.len() as u32) < MAX_HOSTS => self.hosts.intern(&host_s),
-                None => return None,
-            };
-            id
-        };
-        let ident = match opts.user_identity {
-            UserIdentity::User => self.idents.intern(&user_s),
-            UserIdentity::UserAtHost => {
-                // Hosts never contain '@', so "user@host" identifies the pair.
-                let mut pair = String::with_capacity(user_s.len() + 1 + host_s.len());
-                pair.push_str(&user_s);
-                pair.push('@');
-                pair.push_str(&host_s);
-                self.idents.intern(&pair)
+    pub fn usage(
+        &mut self,
+        opts: &Options,
+        kind: Kind,
+        daemon: &[u8],
+        feature: &[u8],
+        user: &[u8],
+        host: &[u8],
+    ) -> Option<Event> {
+        let (user, host, ident) = match self.cache.pairs.get(user, host) {
+            Some(ids) => ids,
+            None => {
+                let ids = self.user_host(opts, user, host)?;
+                self.cache.pairs.insert(user, host, ids);
+                ids
             }
         };
         Some(Event::Usage {
             kind,
             daemon: self.word(daemon),
             feature: self.word(feature),
-            user: self.words.intern(&user_s),
-            host: host_id,
+            user,
+            host,
             ident,
         })
     }
 
+    /// (user word id, host id, identity id) of a raw user and host.
+    fn user_host(&mut self, opts: &Options, user: &[u8], host: &[u8]) -> Option<(u32, u32, u32)> {
+        let user_s = decode(user, opts.fold_case);
+        let host_id = if host.is_empty() {
+            NO_HOST
+        } else {
+            let host_s = decode(host, opts.fold_case);
+            match self.hosts.get(&host_s) {
+                Some(id) => id,
+                None if (self.hosts.len() as u32) < MAX_HOSTS => self.hosts.intern(&host_s),
+                None => return None,
+            }
+        };
+        let user_id = self.words.intern(&user_s);
+        let ident = match opts.user_identity {
+            UserIdentity::User => {
+                let cached = self.cache.user_ident.get(user_id as usize).copied();
+                match cached {
+                    Some(id) if id != u32::MAX => id,
+                    _ => {
+                        let id = self.idents.intern(&user_s);
+                        let v = &mut self.cache.user_ident;
+                        if v.len() <= user_id as usize {
+                            v.resize(user_id as usize + 1, u32::MAX);
+                        }
+                        v[user_id as usize] = id;
+                        id
+                    }
+                }
+            }
+            UserIdentity::UserAtHost => match self.cache.pair_ident.get(&(user_id, host_id)) {
+                Some(&id) => id,
+                None => {
+                    // Hosts never contain '@', so "user@host" identifies the pair.
+                    let host_s = if host_id == NO_HOST {
+                        ""
+                    } else {
+                        self.hosts.name(host_id)
+                    };
+                    let mut pair = String::with_capacity(user_s.len() + 1 + host_s.len());
+                    pair.push_str(&user_s);
+                    pair.push('@');
+                    pair.push_str(host_s);
+                    let id = self.idents.intern(&pair);
+                    self.cache.pair_ident.insert((user_id, host_id), id);
+                    id
+                }
+            },
+        };
+        Some((user_id, host_id, ident))
+    }
+
     /// Interns a daemon or feature name (never case-folded: only user and host names are).
     pub fn word(&mut self, bytes: &[u8]) -> u32 {
+        if let Some((b, id)) = self.cache.recent.first() {
+            if **b == *bytes {
+                return *id;
+            }
+        }
+        if let Some(i) = self.cache.recent.iter().position(|(b, _)| **b == *bytes) {
+            let id = self.cache.recent[i].1;
+            // Move to front, so the common names are found first.
+            self.cache.recent[..=i].rotate_right(1);
+            return id;
+        }
         let s: Cow<'_, str> = decode(bytes, false);
-        self.words.intern(&s)
+        let id = self.words.intern(&s);
+        if self.cache.recent.len() == RECENT {
+            self.cache.recent.pop();
+        }
+        self.cache.recent.insert(0, (bytes.into(), id));
+        id
     }
 }
 
@@ -125,28 +277,38 @@ pub struct Open {
 /// (daemon, feature, user, host): with the server, the key of a session.
 pub type SessionKey = (u32, u32, u32, u32);
 
+/// The open sessions of one key, oldest first; almost always one, kept inline.
+pub type OpenQueue = SmallVec<[Open; 1]>;
+
 /// A server's sessions and the latest instant seen in any of its files.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ServerState {
     pub latest: Option<Instant>,
     /// Open sessions per key, oldest first (a checkin closes the one opened first).
     #[serde(with = "open_map")]
-    pub open: FxHashMap<SessionKey, VecDeque<Open>>,
+    pub open: FxHashMap<SessionKey, OpenQueue>,
 }
 
 mod open_map {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(m: &FxHashMap<SessionKey, VecDeque<Open>>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&SessionKey, &VecDeque<Open>)> = m.iter().collect();
+    pub fn serialize<S: Serializer>(
+        m: &FxHashMap<SessionKey, OpenQueue>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&SessionKey, &[Open])> = m.iter().map(|(k, q)| (k, q.as_slice())).collect();
         v.sort_by_key(|(k, _)| **k);
         s.collect_seq(v)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FxHashMap<SessionKey, VecDeque<Open>>, D::Error> {
-        let v: Vec<(SessionKey, VecDeque<Open>)> = Vec::deserialize(d)?;
-        Ok(v.into_iter().collect())
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<FxHashMap<SessionKey, OpenQueue>, D::Error> {
+        let v: Vec<(SessionKey, Vec<Open>)> = Vec::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(k, q)| (k, OpenQueue::from_vec(q)))
+            .collect())
     }
 }
 
@@ -159,7 +321,11 @@ pub fn pack_span(host: u32, start: u32, end: u32) -> u64 {
 
 #[inline]
 pub fn unpack_span(s: u64) -> (u32, u32, u32) {
-    ((s >> 34) as u32, ((s >> 17) & 0x1FFFF) as u32, (s & 0x1FFFF) as u32)
+    (
+        (s >> 34) as u32,
+        ((s >> 17) & 0x1FFFF) as u32,
+        (s & 0x1FFFF) as u32,
+    )
 }
 
 /// Sorts spans and merges, per host, the ones that overlap or touch.
@@ -269,6 +435,8 @@ pub struct Aggregator {
     pub servers: Vec<ServerState>,
     /// Days changed since the last `take_dirty`.
     dirty: BTreeSet<Day>,
+    /// The day last added to `dirty` (most events fall on the same day as the one before).
+    last_dirty: Option<Day>,
     /// Bumped on every change: caches of report rows key on it.
     generation: u64,
 }
@@ -277,8 +445,16 @@ pub struct Aggregator {
 fn for_each_day_span(from: Instant, to: Instant, mut f: impl FnMut(Day, u32, u32)) {
     let (d0, d1) = (day_of(from), day_of(to));
     for d in d0..=d1 {
-        let start = if d == d0 { (from - instant(d, 0)) as u32 } else { 0 };
-        let end = if d == d1 { (to - instant(d, 0)) as u32 } else { DAY_SECS - 1 };
+        let start = if d == d0 {
+            (from - instant(d, 0)) as u32
+        } else {
+            0
+        };
+        let end = if d == d1 {
+            (to - instant(d, 0)) as u32
+        } else {
+            DAY_SECS - 1
+        };
         f(d, start, end);
     }
 }
@@ -296,12 +472,16 @@ impl Aggregator {
     }
 
     fn day_mut(&mut self, d: Day) -> &mut DayAgg {
-        self.dirty.insert(d);
+        if self.last_dirty != Some(d) {
+            self.dirty.insert(d);
+            self.last_dirty = Some(d);
+        }
         self.days.entry(d).or_default()
     }
 
     /// Days changed since the last call (for a store that writes only what changed).
     pub fn take_dirty(&mut self) -> BTreeSet<Day> {
+        self.last_dirty = None;
         std::mem::take(&mut self.dirty)
     }
 
@@ -332,19 +512,21 @@ impl Aggregator {
                 match kind {
                     Kind::Out => {
                         self.day_mut(day).used.insert(ident);
-                        self.servers[server].open.entry(key).or_default().push_back(Open { at, ident });
+                        self.servers[server]
+                            .open
+                            .entry(key)
+                            .or_default()
+                            .push(Open { at, ident });
                     }
                     Kind::In => {
                         self.day_mut(day).used.insert(ident);
                         let open = &mut self.servers[server].open;
                         if let Some(q) = open.get_mut(&key) {
-                            let first = q.pop_front();
+                            let first = q.remove(0);
                             if q.is_empty() {
                                 open.remove(&key);
                             }
-                            if let Some(o) = first {
-                                self.close(o, host, at);
-                            }
+                            self.close(first, host, at);
                         }
                     }
                     Kind::Upgrade => {
@@ -422,7 +604,10 @@ impl Aggregator {
 
     /// Number of open sessions (all servers).
     pub fn open_sessions(&self) -> usize {
-        self.servers.iter().map(|s| s.open.values().map(VecDeque::len).sum::<usize>()).sum()
+        self.servers
+            .iter()
+            .map(|s| s.open.values().map(|q| q.len()).sum::<usize>())
+            .sum()
     }
 }
 
@@ -432,20 +617,41 @@ mod tests {
 
     #[test]
     fn spans_pack_and_merge_per_host() {
-        let mut v = vec![pack_span(2, 10, 20), pack_span(1, 5, 9), pack_span(2, 21, 30), pack_span(1, 11, 12)];
+        let mut v = vec![
+            pack_span(2, 10, 20),
+            pack_span(1, 5, 9),
+            pack_span(2, 21, 30),
+            pack_span(1, 11, 12),
+        ];
         compact_spans(&mut v);
         // Host 1: [5,9] and [11,12] do not touch (10 is free); host 2: [10,20]+[21,30] touch.
-        assert_eq!(v, vec![pack_span(1, 5, 9), pack_span(1, 11, 12), pack_span(2, 10, 30)]);
+        assert_eq!(
+            v,
+            vec![
+                pack_span(1, 5, 9),
+                pack_span(1, 11, 12),
+                pack_span(2, 10, 30)
+            ]
+        );
     }
 
     #[test]
     fn peak_counts_hosts_not_sessions_and_includes_both_ends() {
         // Host 1 twice over [0,100] is one host; host 2 ends at 50, host 3 starts at 50: both
         // active in second 50, so 3 hosts.
-        let v = [pack_span(1, 0, 100), pack_span(1, 0, 100), pack_span(2, 0, 50), pack_span(3, 50, 60)];
+        let v = [
+            pack_span(1, 0, 100),
+            pack_span(1, 0, 100),
+            pack_span(2, 0, 50),
+            pack_span(3, 50, 60),
+        ];
         assert_eq!(peak_hosts(&v), 3);
         // Host 3 starting one second after host 2 ends: 2.
-        let v = [pack_span(1, 0, 100), pack_span(2, 0, 50), pack_span(3, 51, 60)];
+        let v = [
+            pack_span(1, 0, 100),
+            pack_span(2, 0, 50),
+            pack_span(3, 51, 60),
+        ];
         assert_eq!(peak_hosts(&v), 2);
         assert_eq!(peak_hosts(&[]), 0);
     }

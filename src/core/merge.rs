@@ -65,12 +65,19 @@ impl Tally {
     /// single file, or a live tailer that takes lines as they come).
     pub fn feed(&mut self, server: usize, file: &mut FileIngest, chunk: &[u8]) {
         let Tally { opts, names, agg } = self;
-        file.feed(chunk, names, opts, &mut |_, at, ev| agg.apply(server, at, ev));
+        file.feed(chunk, names, opts, &mut |_, at, ev| {
+            agg.apply(server, at, ev)
+        });
     }
 
     /// Reads every file of `server` to its end, through the stream merge. `files[i]` is the
     /// state of `sources[i]`, listed in configuration order.
-    pub fn ingest_server<S: Source>(&mut self, server: usize, sources: &mut [S], files: &mut [FileIngest]) -> io::Result<()> {
+    pub fn ingest_server<S: Source>(
+        &mut self,
+        server: usize,
+        sources: &mut [S],
+        files: &mut [FileIngest],
+    ) -> io::Result<()> {
         assert_eq!(sources.len(), files.len());
         let mut buf = Vec::with_capacity(1 << 20);
         if sources.len() == 1 {
@@ -88,16 +95,34 @@ impl Tally {
         let mut done = vec![false; n];
         let mut heap = BinaryHeap::new();
         for i in 0..n {
-            self.refill(server, i, &mut sources[i], &mut files[i], &mut queues[i], &mut done[i], &mut buf)?;
+            self.refill(
+                server,
+                i,
+                &mut sources[i],
+                &mut files[i],
+                &mut queues[i],
+                &mut done[i],
+                &mut buf,
+            )?;
             if let Some(&(key, _, _)) = queues[i].front() {
                 heap.push(Reverse((key, i)));
             }
         }
         while let Some(Reverse((_, i))) = heap.pop() {
-            let (_, at, ev) = queues[i].pop_front().expect("a file in the heap has a head");
+            let (_, at, ev) = queues[i]
+                .pop_front()
+                .expect("a file in the heap has a head");
             self.agg.apply(server, at, Some(ev));
             if queues[i].is_empty() {
-                self.refill(server, i, &mut sources[i], &mut files[i], &mut queues[i], &mut done[i], &mut buf)?;
+                self.refill(
+                    server,
+                    i,
+                    &mut sources[i],
+                    &mut files[i],
+                    &mut queues[i],
+                    &mut done[i],
+                    &mut buf,
+                )?;
             }
             if let Some(&(key, _, _)) = queues[i].front() {
                 heap.push(Reverse((key, i)));
