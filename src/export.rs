@@ -103,7 +103,7 @@ pub fn json_body(rows: &[Row], total_count: usize) -> String {
 pub fn error_body(status: u16, msg: &str) -> String {
     let mut out = String::from("{\"success\":false,\"msg\":");
     json_str(&mut out, msg);
-    let _ = write!(out, ",\"code\":{status},\"totalCount\":0,\"data\":[]}}\n");
+    let _ = writeln!(out, ",\"code\":{status},\"totalCount\":0,\"data\":[]}}");
     out
 }
 

@@ -180,7 +180,11 @@ fn dated_clock(i: &[u8]) -> R<'_, (Option<Day>, u32)> {
 }
 
 /// `<time> (<daemon>) <message>`; the message is what is left.
-fn envelope(i: &[u8]) -> R<'_, (Option<Option<Day>>, u32, &[u8])> {
+/// What an envelope holds: the dated form's date (`Some(None)`: a date that does not exist),
+/// the time of day and the daemon.
+type Envelope<'a> = (Option<Option<Day>>, u32, &'a [u8]);
+
+fn envelope(i: &[u8]) -> R<'_, Envelope<'_>> {
     let (i, _) = blanks(i)?;
     let (i, (date, time)) = alt((
         |i| clock(i).map(|(i, t)| (i, (None, t))),
