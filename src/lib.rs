@@ -10,4 +10,5 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod export;
+pub mod query;
 pub mod state;
