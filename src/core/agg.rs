@@ -269,8 +269,17 @@ pub struct Aggregator {
     pub servers: Vec<ServerState>,
     /// Days changed since the last `take_dirty`.
     dirty: BTreeSet<Day>,
-    /// Bumped on every change: caches of report rows key on it.
+    /// Changed on every change: caches of report rows key on it. Values come from one counter
+    /// for the whole process, so a value names one state of one aggregator's content (a tally
+    /// swapped for another, or a clone changed apart from its original, never reuses a value).
     generation: u64,
+}
+
+/// The source of [`Aggregator`] generations (0 is left for a default, empty aggregator).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Appends the spans of host activity of `[from, to]` (instants, both included) to each day.
@@ -287,12 +296,19 @@ impl Aggregator {
     pub fn new(opts: Options) -> Self {
         Aggregator {
             opts,
+            generation: next_generation(),
             ..Default::default()
         }
     }
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Marks a change made other than through [`Aggregator::apply`] (a writer that fills `days`
+    /// or `servers` itself, such as a store restoring a checkpoint).
+    pub fn touch(&mut self) {
+        self.generation = next_generation();
     }
 
     fn day_mut(&mut self, d: Day) -> &mut DayAgg {
@@ -314,7 +330,7 @@ impl Aggregator {
 
     /// Takes one dated line of `server` at instant `at`: `None` for a line that only moves time.
     pub fn apply(&mut self, server: usize, at: Instant, event: Option<Event>) {
-        self.generation += 1;
+        self.generation = next_generation();
         let st = self.server_mut(server);
         st.latest = Some(st.latest.map_or(at, |l| l.max(at)));
         let Some(event) = event else { return };
