@@ -11,4 +11,5 @@ pub mod core;
 pub mod engine;
 pub mod export;
 pub mod query;
+pub mod server;
 pub mod state;
