@@ -10,6 +10,7 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod export;
+pub mod gen;
 pub mod query;
 pub mod server;
 pub mod state;
