@@ -55,6 +55,8 @@ pub struct Ctx {
     pub state: Arc<AppState>,
     tokens: Tokens,
     cache: RowsCache,
+    /// Held while rows are computed (see [`Ctx::rows`]).
+    computing: std::sync::Mutex<()>,
 }
 
 impl Ctx {
@@ -63,6 +65,7 @@ impl Ctx {
             state,
             tokens,
             cache: RowsCache::default(),
+            computing: std::sync::Mutex::new(()),
         }
     }
 
@@ -85,13 +88,19 @@ impl Ctx {
         self.cache.get(generation, key)?.plain_json.get().cloned()
     }
 
-    /// Rows for `key` as the tally stands now, computed once per tally generation.
+    /// Rows for `key` as the tally stands now, computed once per tally generation. One
+    /// computation at a time: requests that miss the cache together (right after a change) wait
+    /// for the first one's rows instead of all computing the same thing.
     fn rows(&self, key: RowsKey) -> Result<Arc<Entry>, String> {
-        let tally = self
-            .state
-            .tally
-            .read()
-            .map_err(|_| "the report data is unavailable: its reader failed".to_string())?;
+        let unavailable = |_| "the report data is unavailable: its reader failed".to_string();
+        {
+            let tally = self.state.tally.read().map_err(unavailable)?;
+            if let Some(e) = self.cache.get(tally.agg.generation(), &key) {
+                return Ok(e);
+            }
+        }
+        let _computing = self.computing.lock().unwrap_or_else(|p| p.into_inner());
+        let tally = self.state.tally.read().map_err(unavailable)?;
         let generation = tally.agg.generation();
         if let Some(e) = self.cache.get(generation, &key) {
             return Ok(e);

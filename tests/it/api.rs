@@ -1094,6 +1094,49 @@ fn reports_follow_changes_of_the_state() {
 }
 
 #[test]
+fn concurrent_requests_while_the_state_grows() {
+    use lmtally::core::FileIngest;
+    let api = Api::start(3);
+    let uct_at_end = |api: &Api| -> u64 {
+        let rows = api.data(&[("ed", "2023-03-31")]);
+        assert_eq!(rows.len(), 31);
+        rows[30]["uct"].as_u64().unwrap()
+    };
+    assert_eq!(uct_at_end(&api), 4);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut file = FileIngest::new();
+            for d in 4..24 {
+                let chunk = format!(
+                    " 0:00:01 (lmgrd) TIMESTAMP 3/{d}/2023\n 9:00:00 (MLM) OUT: \"MATLAB\" w{d}@h{d}\n17:00:00 (MLM) IN: \"MATLAB\" w{d}@h{d}\n"
+                );
+                api.state.tally.write().unwrap().feed(0, &mut file, chunk.as_bytes());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    // Each answer reads the state afresh: what a client sees never goes back.
+                    let mut last = 0;
+                    for _ in 0..40 {
+                        let u = uct_at_end(&api);
+                        assert!(u >= last, "uct went back from {last} to {u}");
+                        last = u;
+                    }
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+    // Everything written is visible: 4 users of the first days and 20 new ones.
+    assert_eq!(uct_at_end(&api), 24);
+}
+
+#[test]
 fn internal_faults_are_500_envelopes() {
     let api = Api::start(3);
     // A reader that panics while holding the tally's lock poisons it.
