@@ -247,7 +247,7 @@ where
     let get_like = *method == Method::GET || *method == Method::HEAD;
     if path == HEALTH_PATH {
         return if get_like {
-            response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n")
+            response(StatusCode::OK, "text/plain; charset=utf-8", "ok")
         } else {
             method_not_allowed(method, path, "GET, HEAD")
         };

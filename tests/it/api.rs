@@ -879,7 +879,7 @@ fn tokens_are_required_on_api_paths_in_any_header_case() {
     // /healthz needs no token.
     let r = api.client.get(api.url("/healthz")).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.text().unwrap(), "ok\n");
+    assert_eq!(r.text().unwrap(), "ok");
 }
 
 #[test]
