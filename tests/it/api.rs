@@ -1292,6 +1292,14 @@ fn real_log_endpoint_equals_lmtally_report() {
     rt.block_on(done).unwrap();
 }
 
+/// Sends SIGTERM to a process this test started (through the shell's own `kill`).
+fn sigterm(pid: u32) -> std::process::ExitStatus {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap()
+}
+
 /// `lmtally serve` itself: configuration errors, the generated token, status, SIGTERM.
 #[test]
 fn serve_binary_end_to_end() {
@@ -1397,10 +1405,7 @@ fn serve_binary_end_to_end() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     // SIGTERM: a clean stop.
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let ok = sigterm(child.id());
     assert!(ok.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
@@ -1424,9 +1429,7 @@ fn serve_binary_end_to_end() {
             break;
         }
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    assert!(sigterm(child.id()).success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(std::fs::read_to_string(&token_path).unwrap().trim(), token);
 }
