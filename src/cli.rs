@@ -1,4 +1,4 @@
-//! The command line: `lmtally report` (and, in their modules, the daemon's commands).
+//! The command line: `lmtally report` and `lmtally serve`.
 
 use crate::batch::{self, ServerSpec};
 use crate::core::report::Snapshot;
@@ -25,6 +25,15 @@ pub struct Cli {
 pub enum Command {
     /// Read log files once and write the report body (what the endpoint returns).
     Report(ReportArgs),
+    /// Run the daemon: read the configured logs and serve the report API.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -144,7 +153,114 @@ pub fn main() -> i32 {
                 2
             }
         },
+        Command::Serve(args) => serve(&args),
     }
+}
+
+/// Logs on standard error; the filter comes from `RUST_LOG` (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Registers SIGINT and SIGTERM now (so that a signal that comes early is not lost, nor kills the
+/// process); the future resolves on the first of them. Needs a runtime.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+    })
+}
+
+/// `lmtally serve`: configuration and tokens first (every problem printed, exit 2), then the
+/// listener is bound (so `/api/v1/status` answers `caught_up: false` while the logs are read),
+/// then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0).
+fn serve(args: &ServeArgs) -> i32 {
+    use crate::server::{auth, Ctx, Server};
+    use std::sync::Arc;
+    init_logging();
+    let config = match crate::config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("lmtally: {e}");
+            }
+            return 2;
+        }
+    };
+    let (tokens, origin) = match auth::load(&config) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("lmtally: {msg}");
+            return 2;
+        }
+    };
+    match &origin {
+        auth::Origin::Configured => tracing::info!("{} API token(s) configured", tokens.len()),
+        auth::Origin::Existing(p) => {
+            tracing::info!("no token configured: using the token in {}", p.display())
+        }
+        auth::Origin::Generated(p) => {
+            tracing::info!(
+                "no token configured: wrote a new random token to {} (mode 0600)",
+                p.display()
+            )
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lmtally: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let listen = config.listen;
+    let state = Arc::new(crate::state::AppState::new(config));
+    let ctx = Arc::new(Ctx::new(state.clone(), tokens));
+    let code = runtime.block_on(async move {
+        let stop = match stop_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch for SIGINT/SIGTERM: {e}");
+                return 1;
+            }
+        };
+        let server = match Server::bind(listen, ctx).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot listen on {listen}: {e}");
+                return 1;
+            }
+        };
+        tracing::info!("listening on http://{}", server.local_addr());
+        let reader = tokio::task::spawn_blocking(move || crate::engine::load_once(&state));
+        tokio::spawn(async move {
+            match reader.await {
+                Ok(Ok(())) => tracing::info!("every log read: caught up"),
+                Ok(Err(e)) => tracing::error!("reading the logs failed: {e}"),
+                Err(e) => tracing::error!("the log reader failed: {e}"),
+            }
+        });
+        server.run(stop).await;
+        tracing::info!("stopped");
+        0
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 /// `--server` options naming the same server add files to it, in order.

@@ -11,4 +11,6 @@ pub mod core;
 pub mod engine;
 pub mod export;
 pub mod gen;
+pub mod query;
+pub mod server;
 pub mod state;

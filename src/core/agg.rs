@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
+use std::sync::atomic::AtomicBool;
 
 /// Host id of a session whose user@host field had no host.
 pub const NO_HOST: u32 = u32::MAX;
@@ -437,8 +438,31 @@ pub struct Aggregator {
     dirty: BTreeSet<Day>,
     /// The day last added to `dirty` (most events fall on the same day as the one before).
     last_dirty: Option<Day>,
-    /// Bumped on every change: caches of report rows key on it.
+    /// Changed on every change: caches of report rows key on it. Values come from one counter
+    /// for the whole process, so a value names one state of one aggregator's content (a tally
+    /// swapped for another, or a clone changed apart from its original, never reuses a value).
     generation: u64,
+    /// Whether `generation` was read since it was last renewed.
+    observed: Observed,
+}
+
+/// A flag that clones as "observed" on both sides: a clone and its original that change apart
+/// both take new generations.
+#[derive(Debug, Default)]
+struct Observed(AtomicBool);
+
+impl Clone for Observed {
+    fn clone(&self) -> Self {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        Observed(AtomicBool::new(true))
+    }
+}
+
+/// The source of [`Aggregator`] generations (0 is left for a default, empty aggregator).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Appends the spans of host activity of `[from, to]` (instants, both included) to each day.
@@ -463,12 +487,34 @@ impl Aggregator {
     pub fn new(opts: Options) -> Self {
         Aggregator {
             opts,
+            generation: next_generation(),
             ..Default::default()
         }
     }
 
     pub fn generation(&self) -> u64 {
+        // A change after this read must take a new value.
+        self.observed
+            .0
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.generation
+    }
+
+    /// Takes a new generation if the current one was handed out (a plain load on the hot path,
+    /// instead of a shared counter bump per line).
+    #[inline]
+    fn changed(&mut self) {
+        if *self.observed.0.get_mut() {
+            self.generation = next_generation();
+            *self.observed.0.get_mut() = false;
+        }
+    }
+
+    /// Marks a change made other than through [`Aggregator::apply`] (a writer that fills `days`
+    /// or `servers` itself, such as a store restoring a checkpoint).
+    pub fn touch(&mut self) {
+        self.generation = next_generation();
+        *self.observed.0.get_mut() = false;
     }
 
     fn day_mut(&mut self, d: Day) -> &mut DayAgg {
@@ -494,7 +540,7 @@ impl Aggregator {
 
     /// Takes one dated line of `server` at instant `at`: `None` for a line that only moves time.
     pub fn apply(&mut self, server: usize, at: Instant, event: Option<Event>) {
-        self.generation += 1;
+        self.changed();
         let st = self.server_mut(server);
         st.latest = Some(st.latest.map_or(at, |l| l.max(at)));
         let Some(event) = event else { return };
