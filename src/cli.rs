@@ -1,4 +1,4 @@
-//! The command line: `lmtally report` (and, in their modules, the daemon's commands).
+//! The command line: `lmtally report` and `lmtally serve`.
 
 use crate::batch::{self, ServerSpec};
 use crate::core::report::Snapshot;
@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "lmtally", version, about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs")]
+#[command(
+    name = "lmtally",
+    version,
+    about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Read log files once and write the report body (what the endpoint returns).
     Report(ReportArgs),
+    /// Run the daemon: read the configured logs and serve the report API.
+    Serve(ServeArgs),
     /// Drop the daemon's stored aggregates and read every configured log again (after changing
     /// user_identity, fold_case or count_unsupported_as_denial). Stop the daemon first.
     Rebuild(RebuildArgs),
@@ -29,6 +35,13 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct RebuildArgs {
     /// The daemon's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
 }
@@ -77,7 +90,9 @@ pub struct ReportArgs {
 }
 
 fn parse_server(s: &str) -> Result<ServerSpec, String> {
-    let (name, paths) = s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
+    let (name, paths) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
     if name.is_empty() {
         return Err(format!("'{s}': the server name is empty"));
     }
@@ -120,9 +135,18 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
             }
             // One line, naming the argument.
             let text = e.to_string();
@@ -139,13 +163,17 @@ pub fn main() -> i32 {
                 2
             }
         },
-        Command::Rebuild(args) => match rebuild(&args) {
-            Ok(()) => 0,
-            Err(msg) => {
-                eprintln!("lmtally: {msg}");
-                1
+        Command::Serve(args) => serve(&args),
+        Command::Rebuild(args) => {
+            init_logging();
+            match rebuild(&args) {
+                Ok(()) => 0,
+                Err(msg) => {
+                    eprintln!("lmtally: {msg}");
+                    1
+                }
             }
-        },
+        }
     }
 }
 
@@ -194,6 +222,155 @@ fn progress_bar(done: u64, total: u64, secs: f64) -> String {
     )
 }
 
+/// Logs on standard error; the filter comes from `RUST_LOG` (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Registers SIGINT and SIGTERM now (so that a signal that comes early is not lost, nor kills the
+/// process); the future resolves on the first of them. Needs a runtime.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+    })
+}
+
+/// `lmtally serve`: configuration and tokens first (every problem printed, exit 2), then the
+/// listener is bound (so `/api/v1/status` answers `caught_up: false` while the logs are read),
+/// then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0).
+fn serve(args: &ServeArgs) -> i32 {
+    use crate::server::{auth, Ctx, Server};
+    use std::sync::Arc;
+    init_logging();
+    let config = match crate::config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("lmtally: {e}");
+            }
+            return 2;
+        }
+    };
+    let (tokens, origin) = match auth::load(&config) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("lmtally: {msg}");
+            return 2;
+        }
+    };
+    match &origin {
+        auth::Origin::Configured => tracing::info!("{} API token(s) configured", tokens.len()),
+        auth::Origin::Existing(p) => {
+            tracing::info!("no token configured: using the token in {}", p.display())
+        }
+        auth::Origin::Generated(p) => {
+            tracing::info!(
+                "no token configured: wrote a new random token to {} (mode 0600)",
+                p.display()
+            )
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lmtally: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let listen = config.listen;
+    let state = Arc::new(crate::state::AppState::new(config));
+    let ctx = Arc::new(Ctx::new(state.clone(), tokens));
+    let code = runtime.block_on(async move {
+        let stop = match stop_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch for SIGINT/SIGTERM: {e}");
+                return 1;
+            }
+        };
+        let server = match Server::bind(listen, ctx).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot listen on {listen}: {e}");
+                return 1;
+            }
+        };
+        tracing::info!("listening on http://{}", server.local_addr());
+        // The live engine: loads the store under data_dir, then follows the logs. It stops the
+        // server if it fails (a store it cannot read or write); a signal stops both, the engine
+        // last, after committing what it read.
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
+        let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let handle = match crate::engine::start(state) {
+                Ok(h) => h,
+                Err(e) => {
+                    let _ = failed_tx.send(e);
+                    return;
+                }
+            };
+            tracing::info!("following the logs");
+            let _ = handle_tx.send(handle.stopper());
+            let result = handle.wait();
+            let _ = failed_tx.send(match result {
+                Ok(()) => String::new(),
+                Err(e) => e,
+            });
+        });
+        let failure = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let failure2 = failure.clone();
+        let mut failed_rx = failed_rx;
+        let stop_all = async move {
+            tokio::select! {
+                _ = stop => {}
+                msg = &mut failed_rx => {
+                    let msg = msg.unwrap_or_else(|_| "the log reader ended".to_string());
+                    if !msg.is_empty() {
+                        tracing::error!("the log reader failed: {msg}");
+                        *failure2.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                    }
+                    return;
+                }
+            }
+            // Stop the engine: it commits what it read, then its thread ends.
+            if let Ok(stopper) = handle_rx.await {
+                stopper.stop();
+                if let Ok(msg) = failed_rx.await {
+                    if !msg.is_empty() {
+                        tracing::error!("the log reader failed while stopping: {msg}");
+                        *failure2.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                    }
+                }
+            }
+        };
+        server.run(stop_all).await;
+        let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        tracing::info!("stopped");
+        match failed {
+            Some(_) => 1,
+            None => 0,
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
 /// `--server` options naming the same server add files to it, in order.
 fn merge_servers(specs: &[ServerSpec]) -> Vec<ServerSpec> {
     let mut out: Vec<ServerSpec> = Vec::new();
@@ -214,7 +391,10 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         for f in &s.files {
             let canon = std::fs::canonicalize(f).map_err(|e| format!("{}: {e}", f.display()))?;
             if !seen.insert(canon) {
-                return Err(format!("{}: listed more than once (each file belongs to one server)", f.display()));
+                return Err(format!(
+                    "{}: listed more than once (each file belongs to one server)",
+                    f.display()
+                ));
             }
         }
     }
@@ -228,7 +408,13 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         let mut err = std::io::stderr().lock();
         for run in &runs {
             let s = &run.ingest.stats;
-            let _ = write!(err, "{} (server {}): lines {}", run.path.display(), servers[run.server].name, s.lines);
+            let _ = write!(
+                err,
+                "{} (server {}): lines {}",
+                run.path.display(),
+                servers[run.server].name,
+                s.lines
+            );
             for k in UsageKind::ALL {
                 let _ = write!(err, ", {} {}", k.name(), s.kind(k));
             }
@@ -256,7 +442,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         Some(path) => std::fs::write(path, &body).map_err(|e| format!("{}: {e}", path.display())),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&body).and_then(|_| out.flush()).map_err(|e| format!("standard output: {e}"))
+            out.write_all(&body)
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("standard output: {e}"))
         }
     }
 }

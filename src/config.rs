@@ -52,7 +52,13 @@ impl fmt::Display for ConfigError {
             (0, true) => write!(f, "{}: {}", self.path.display(), self.msg),
             (0, false) => write!(f, "{}: `{}`: {}", self.path.display(), self.key, self.msg),
             (l, true) => write!(f, "{}:{l}: {}", self.path.display(), self.msg),
-            (l, false) => write!(f, "{}:{l}: `{}`: {}", self.path.display(), self.key, self.msg),
+            (l, false) => write!(
+                f,
+                "{}:{l}: `{}`: {}",
+                self.path.display(),
+                self.key,
+                self.msg
+            ),
         }
     }
 }
@@ -162,7 +168,11 @@ impl Config {
                     if let Some(s) = p.string(line, key, val) {
                         match s.parse::<SocketAddr>() {
                             Ok(a) => c.listen = a,
-                            Err(_) => p.error(line, key, &format!("'{s}' is not an address:port such as 127.0.0.1:8080")),
+                            Err(_) => p.error(
+                                line,
+                                key,
+                                &format!("'{s}' is not an address:port such as 127.0.0.1:8080"),
+                            ),
                         }
                     }
                 }
@@ -191,24 +201,39 @@ impl Config {
                         match s {
                             "user" => c.user_identity = UserIdentity::User,
                             "user@host" => c.user_identity = UserIdentity::UserAtHost,
-                            _ => p.error(line, key, &format!("'{s}' is not \"user\" or \"user@host\"")),
+                            _ => p.error(
+                                line,
+                                key,
+                                &format!("'{s}' is not \"user\" or \"user@host\""),
+                            ),
                         }
                     }
                 }
                 "fold_case" => c.fold_case = p.boolean(line, key, val).unwrap_or(false),
-                "count_unsupported_as_denial" => c.count_unsupported_as_denial = p.boolean(line, key, val).unwrap_or(false),
+                "count_unsupported_as_denial" => {
+                    c.count_unsupported_as_denial = p.boolean(line, key, val).unwrap_or(false)
+                }
                 "metrics_public" => c.metrics_public = p.boolean(line, key, val).unwrap_or(false),
                 "timezone" => {
                     if let Some(s) = p.string(line, key, val) {
                         match s.parse::<chrono_tz::Tz>() {
                             Ok(tz) => c.timezone = Some(tz),
-                            Err(_) => p.error(line, key, &format!("'{s}' is not an IANA time zone name such as Europe/Madrid")),
+                            Err(_) => p.error(
+                                line,
+                                key,
+                                &format!(
+                                    "'{s}' is not an IANA time zone name such as Europe/Madrid"
+                                ),
+                            ),
                         }
                     }
                 }
                 "tokens" => {
                     if let Some(items) = p.strings(line, key, val) {
-                        if items.iter().any(|t| t.trim().is_empty() || t.chars().any(char::is_whitespace)) {
+                        if items
+                            .iter()
+                            .any(|t| t.trim().is_empty() || t.chars().any(char::is_whitespace))
+                        {
                             p.error(line, key, "a token must not be empty or contain blanks");
                         } else {
                             c.tokens = items;
@@ -221,11 +246,21 @@ impl Config {
                     }
                 }
                 "poll_interval_ms" => match val {
-                    DeValue::Integer(i) => match u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                        Ok(n) if (10..=3_600_000).contains(&n) => c.poll_interval_ms = Some(n),
-                        _ => p.error(line, key, "must be a whole number of milliseconds from 10 to 3600000"),
-                    },
-                    _ => p.error(line, key, "must be a whole number of milliseconds from 10 to 3600000"),
+                    DeValue::Integer(i) => {
+                        match u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                            Ok(n) if (10..=3_600_000).contains(&n) => c.poll_interval_ms = Some(n),
+                            _ => p.error(
+                                line,
+                                key,
+                                "must be a whole number of milliseconds from 10 to 3600000",
+                            ),
+                        }
+                    }
+                    _ => p.error(
+                        line,
+                        key,
+                        "must be a whole number of milliseconds from 10 to 3600000",
+                    ),
                 },
                 "server" => {
                     saw_servers = true;
@@ -241,7 +276,11 @@ impl Config {
                         };
                         if let Some(s) = p.server(iline, t) {
                             if c.servers.iter().any(|o| o.name == s.name) {
-                                p.error(iline, "server.name", &format!("'{}' is used by another [[server]]", s.name));
+                                p.error(
+                                    iline,
+                                    "server.name",
+                                    &format!("'{}' is used by another [[server]]", s.name),
+                                );
                             } else {
                                 c.servers.push(s);
                             }
@@ -252,7 +291,11 @@ impl Config {
             }
         }
         if !saw_servers {
-            p.error(0, "server", "no [[server]]: name at least one license server and its logs");
+            p.error(
+                0,
+                "server",
+                "no [[server]]: name at least one license server and its logs",
+            );
         }
         // In file order; problems that are not on a line last.
         p.errors.sort_by_key(|e| (e.line == 0, e.line));
@@ -270,7 +313,10 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
         return vec![PathBuf::from(pattern)];
     }
     let mut v: Vec<PathBuf> = match glob::glob(pattern) {
-        Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
+        Ok(paths) => paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -285,7 +331,10 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        1 + self.text.as_bytes()[..offset.min(self.text.len())].iter().filter(|&&b| b == b'\n').count()
+        1 + self.text.as_bytes()[..offset.min(self.text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
     }
 
     fn error(&mut self, line: usize, key: &str, msg: &str) {
@@ -301,7 +350,11 @@ impl Checker<'_> {
         match v {
             DeValue::String(s) => Some(s.as_ref()),
             other => {
-                self.error(line, key, &format!("must be a string, not {}", other.type_str()));
+                self.error(
+                    line,
+                    key,
+                    &format!("must be a string, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -311,7 +364,11 @@ impl Checker<'_> {
         match v {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                self.error(line, key, &format!("must be true or false, not {}", other.type_str()));
+                self.error(
+                    line,
+                    key,
+                    &format!("must be true or false, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -355,7 +412,11 @@ impl Checker<'_> {
                 },
                 "logs" => match self.strings(kline, &full, v.get_ref()) {
                     Some(l) if l.is_empty() || l.iter().any(String::is_empty) => {
-                        self.error(kline, &full, "must list at least one path or glob, none empty");
+                        self.error(
+                            kline,
+                            &full,
+                            "must list at least one path or glob, none empty",
+                        );
                         ok = false;
                     }
                     Some(l) => logs = Some(l),
@@ -436,9 +497,18 @@ logs = ["/var/log/flexlm/lmgrd.log", "/var/log/flexlm/*.dl"]
         let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
         assert_eq!(
             got,
-            vec![(1, "listen"), (2, "bogus"), (3, "licensing_model"), (4, "timezone"), (7, "server.logs"), (8, "server.extra")]
+            vec![
+                (1, "listen"),
+                (2, "bogus"),
+                (3, "licensing_model"),
+                (4, "timezone"),
+                (7, "server.logs"),
+                (8, "server.extra")
+            ]
         );
-        assert!(errs[1].to_string().starts_with("test.toml:2: `bogus`: unknown key"));
+        assert!(errs[1]
+            .to_string()
+            .starts_with("test.toml:2: `bogus`: unknown key"));
     }
 
     #[test]

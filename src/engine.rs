@@ -19,6 +19,7 @@ use crate::core::{FileIngest, Options};
 use crate::follow::{decide, identify, Action, Candidate, Head, Identity, Known, Seen, HEAD_MAX};
 use crate::state::{AppState, FileStatus};
 use crate::store::{Checkpoint, Store};
+use lmtally_parsers::date::Instant;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io;
@@ -28,7 +29,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use lmtally_parsers::date::Instant;
 use std::time::{Duration, Instant as Clock};
 
 /// The longest time between a change and its commit to the store.
@@ -156,7 +156,9 @@ fn look(server: usize, path: &Path) -> Option<Look> {
 
 /// True when the file behind `handle` still starts with `head` and is at least `offset` long.
 fn still_matches(handle: &File, head: &Head, offset: u64) -> bool {
-    let Ok(meta) = handle.metadata() else { return false };
+    let Ok(meta) = handle.metadata() else {
+        return false;
+    };
     if meta.len() < offset {
         return false;
     }
@@ -453,7 +455,10 @@ impl Engine {
                     f.changed = true;
                     // Its end is read only if the file behind the handle is still the one read so
                     // far (it may have been truncated or rewritten before it left).
-                    if f.handle.as_ref().is_some_and(|h| still_matches(h, &f.cp.head, f.cp.offset)) {
+                    if f.handle
+                        .as_ref()
+                        .is_some_and(|h| still_matches(h, &f.cp.head, f.cp.offset))
+                    {
                         tracing::info!(path = %path.display(), ?action, "the file left its path: reading it to its end");
                         f.draining = true;
                     } else {
@@ -538,7 +543,12 @@ impl Engine {
                 .map(|&(fi, li)| {
                     let l = &looks[li];
                     // A file with no dated line at its start goes after those with one.
-                    (first_instant(&l.file, opts).or(Some(Instant::MAX)), l.mtime, l.path.clone(), fi)
+                    (
+                        first_instant(&l.file, opts).or(Some(Instant::MAX)),
+                        l.mtime,
+                        l.path.clone(),
+                        fi,
+                    )
                 })
                 .collect();
             keyed.sort();

@@ -11,5 +11,8 @@ pub mod core;
 pub mod engine;
 pub mod export;
 pub mod follow;
+pub mod gen;
+pub mod query;
+pub mod server;
 pub mod state;
 pub mod store;

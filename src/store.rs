@@ -8,7 +8,8 @@
 //! | `m:version` | the layout version, `1` |
 //! | `m:options` | JSON of the counting options the aggregates were computed with |
 //! | `m:next_file` | the next file id (u64, big-endian) |
-//! | `n:` table byte (0 words, 1 hosts, 2 identities) + id (u32 BE) | the name, UTF-8 |
+//! | `n:` table byte (0 words, 1 hosts) + id (u32 BE) | the name, UTF-8 |
+//! | `m:idents` | JSON of the identity table (identities are ids of names: user, or user and host) |
 //! | `d:` day (i32 with its sign bit flipped, BE) | one day of all servers: `used` and `denied` in the portable roaring format, and the host spans behind `ucch` |
 //! | `s:` server name | JSON of the server's sessions and latest instant |
 //! | `f:` file id (u64 BE) | JSON [`Checkpoint`]: path, inode, head, read position, the reader's state (dater, unfinished line) |
@@ -167,16 +168,16 @@ impl Store {
         let db = loop {
             match config.open() {
                 Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 => {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 =>
+                {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                Err(e) => {
-                    return Err(format!(
-                        "cannot open the store in {}: {e} (is another lmtally using this data_dir?)",
-                        dir.display()
-                    ))
-                }
+                Err(e) => return Err(format!(
+                    "cannot open the store in {}: {e} (is another lmtally using this data_dir?)",
+                    dir.display()
+                )),
             }
         };
         Ok(Store {
@@ -275,11 +276,15 @@ impl Store {
             let t = match table {
                 0 => &mut tally.names.words,
                 1 => &mut tally.names.hosts,
-                _ => &mut tally.names.idents,
+                _ => return Err(self.corrupt(&k, "not a name table")),
             };
             if t.len() as u32 != id || t.intern(name) != id {
                 return Err(self.corrupt(&k, "names are not dense or not distinct"));
             }
+        }
+        if let Some(v) = self.db.get(b"m:idents").map_err(|e| self.io(e))? {
+            tally.names.idents =
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(b"m:idents", e))?;
         }
         self.names_saved = [
             tally.names.words.len(),
@@ -314,6 +319,8 @@ impl Store {
             };
             *tally.agg.server_mut(i) = st;
         }
+        // Caches keyed on the generation must not take the loaded tally for an older one.
+        tally.agg.touch();
         let mut files = Vec::new();
         for item in self.db.scan_prefix(b"f:") {
             let (k, v) = item.map_err(|e| self.io(e))?;
@@ -354,7 +361,7 @@ impl Store {
                 b.insert(day_key(*d).as_slice(), encode_day(day));
             }
         }
-        let tables = [&tally.names.words, &tally.names.hosts, &tally.names.idents];
+        let tables = [&tally.names.words, &tally.names.hosts];
         let mut saved = self.names_saved;
         for (t, table) in tables.iter().enumerate() {
             for id in saved[t]..table.len() {
@@ -364,6 +371,13 @@ impl Store {
                 );
             }
             saved[t] = table.len();
+        }
+        if tally.names.idents.len() != saved[2] {
+            b.insert(
+                b"m:idents".as_slice(),
+                serde_json::to_vec(&tally.names.idents).map_err(|e| e.to_string())?,
+            );
+            saved[2] = tally.names.idents.len();
         }
         for (i, st) in tally.agg.servers.iter().enumerate() {
             if let Some(name) = servers.get(i) {
@@ -449,5 +463,54 @@ mod tests {
         assert!(day_key(-1) < day_key(0));
         assert!(day_key(0) < day_key(19000));
         assert_eq!(describe_key(&day_key(0)), "d:1970-01-01");
+    }
+}
+
+#[cfg(test)]
+mod roundtrip {
+    use super::*;
+    use crate::core::report::{Model, Snapshot};
+
+    const A: &str = "10:00:00 (lmgrd) TIMESTAMP 3/1/2023\n10:00:01 (MLM) OUT: \"MATLAB\" ana@h1\n10:00:02 (MLM) DENIED: \"MATLAB\" bob@h2  (x)\n";
+    const B: &str = "10:00:03 (MLM) OUT: \"MATLAB\" José@h3\n10:00:03 (MLM) OUT: \"MATLAB\" dan@h3\n10:00:04 (MLM) IN: \"MATLAB\" ana@h1\n10:00:05 (MLM) DENIED: \"MATLAB\" carl@h1  (x)\n10:00:06 (MLM) OUT: \"SIMULINK\" bob@h2\n";
+
+    #[test]
+    fn a_store_reloaded_mid_stream_counts_like_one_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options::default();
+        let servers = vec!["s".to_string()];
+        let mut whole = Tally::new(opts);
+        let mut fi = FileIngest::new();
+        whole.feed(0, &mut fi, A.as_bytes());
+        whole.feed(0, &mut fi, B.as_bytes());
+
+        let mut store = Store::open(dir.path()).unwrap();
+        let mut t = store.load(opts, &servers).unwrap().tally;
+        let mut fi = FileIngest::new();
+        t.feed(0, &mut fi, A.as_bytes());
+        let cp = Checkpoint {
+            id: 0,
+            born: 0,
+            server: "s".into(),
+            path: None,
+            dev: 0,
+            ino: 0,
+            head: Head::default(),
+            offset: A.len() as u64,
+            ingest: fi,
+        };
+        store.commit(&mut t, &servers, &[&cp], &[], 1).unwrap();
+        let loaded = store.load(opts, &servers).unwrap();
+        let mut t2 = loaded.tally;
+        assert_eq!(t2.names.idents.len(), t.names.idents.len());
+        let mut fi2 = loaded.files[0].ingest.clone();
+        t2.feed(0, &mut fi2, B.as_bytes());
+        let rows = |t: &Tally| {
+            Snapshot::new(&t.agg)
+                .rows(Model::M2019, None, None, 19417)
+                .unwrap()
+        };
+        assert_eq!(rows(&t2), rows(&whole));
+        assert_eq!(t2.names.idents.len(), whole.names.idents.len());
     }
 }

@@ -53,7 +53,9 @@ impl Framer {
                     if self.partial_len == 0 {
                         self.emit(head, len, f);
                     } else {
-                        let keep = (MAX_LINE + 1).saturating_sub(self.partial.len()).min(head.len());
+                        let keep = (MAX_LINE + 1)
+                            .saturating_sub(self.partial.len())
+                            .min(head.len());
                         let mut line = std::mem::take(&mut self.partial);
                         line.extend_from_slice(&head[..keep]);
                         self.emit(&line, len, f);
@@ -65,7 +67,9 @@ impl Framer {
                     chunk = rest;
                 }
                 None => {
-                    let keep = (MAX_LINE + 1).saturating_sub(self.partial.len()).min(chunk.len());
+                    let keep = (MAX_LINE + 1)
+                        .saturating_sub(self.partial.len())
+                        .min(chunk.len());
                     self.partial.extend_from_slice(&chunk[..keep]);
                     self.partial_len += chunk.len() as u64;
                     chunk = &[];
@@ -119,7 +123,10 @@ mod tests {
     #[test]
     fn bom_removed_only_at_start() {
         let out = frame(&[b"\xEF\xBB", b"\xBFa\n\xEF\xBB\xBFb\n"]);
-        assert_eq!(out, vec![Some(b"a".to_vec()), Some(b"\xEF\xBB\xBFb".to_vec())]);
+        assert_eq!(
+            out,
+            vec![Some(b"a".to_vec()), Some(b"\xEF\xBB\xBFb".to_vec())]
+        );
     }
 
     #[test]

@@ -513,6 +513,7 @@ impl World {
                     };
                     eprintln!("  seq open {:?}\n  daemon open {:?}", show(&t, a), show(&dt, b));
                 }
+                eprintln!("NAMES seq {}\nNAMES daemon {}", serde_json::to_string(&t.names).unwrap(), serde_json::to_string(&dt.names).unwrap());
                 for (d, day) in &t.agg.days {
                     let o = dt.agg.days.get(d);
                     let same = o.is_some_and(|o| o.used == day.used && o.denied == day.denied && o.peak() == day.peak());

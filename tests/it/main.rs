@@ -1,4 +1,5 @@
 //! The one integration-test binary (one link step for CI). Each area is a module.
 
+mod api;
 mod common;
 mod live;
