@@ -753,6 +753,17 @@ impl Engine {
         Ok(())
     }
 
+    /// A graceful stop: one last look and read (for at most a second: a file that left its path
+    /// since the last look is read to its end while its handle is still open), then the final
+    /// commit. Gives back the store.
+    pub fn shutdown(mut self) -> Result<Store, String> {
+        let last = self.round(Some(Clock::now() + COMMIT_EVERY));
+        let committed = self.commit();
+        last?;
+        committed?;
+        Ok(self.store)
+    }
+
     /// Rounds until every file is read to its end, committing at least every second;
     /// `progress(done, total)` after each round.
     pub fn catch_up(&mut self, mut progress: impl FnMut(u64, u64)) -> Result<(), String> {
@@ -860,7 +871,7 @@ impl Engine {
                     break;
                 }
                 if let Ok(Msg::Stop) = rx.try_recv() {
-                    return self.commit();
+                    return self.shutdown().map(drop);
                 }
             }
             let next_look = Clock::now() + interval;
@@ -872,7 +883,9 @@ impl Engine {
                     until = until.min(self.commit_due());
                 }
                 match rx.recv_timeout(until.saturating_duration_since(now)) {
-                    Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return self.commit(),
+                    Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                        return self.shutdown().map(drop)
+                    }
                     Ok(Msg::Fs(Ok(ev))) => {
                         if self.relevant(&ev, &patterns) {
                             break;
@@ -895,7 +908,7 @@ impl Engine {
             // Take every event already queued: one round answers them all.
             while let Ok(m) = rx.try_recv() {
                 if let Msg::Stop = m {
-                    return self.commit();
+                    return self.shutdown().map(drop);
                 }
             }
         }

@@ -174,10 +174,12 @@ impl Store {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                Err(e) => return Err(format!(
+                Err(e) => {
+                    return Err(format!(
                     "cannot open the store in {}: {e} (is another lmtally using this data_dir?)",
                     dir.display()
-                )),
+                ))
+                }
             }
         };
         Ok(Store {

@@ -52,8 +52,27 @@ impl Rng {
     }
 }
 
-const USERS: &[&str] = &["alu-escuela", "José Juan Galera", "caixz", "USER07", "user07", "kumara", "xis", "indkach", "luismiguel.ibanez$", "ana"];
-const HOSTS: &[&str] = &["LIBRE-04", "nyx7005", "Plasmon", "CC39", "NCI-01987186", "machine_05", ""];
+const USERS: &[&str] = &[
+    "alu-escuela",
+    "José Juan Galera",
+    "caixz",
+    "USER07",
+    "user07",
+    "kumara",
+    "xis",
+    "indkach",
+    "luismiguel.ibanez$",
+    "ana",
+];
+const HOSTS: &[&str] = &[
+    "LIBRE-04",
+    "nyx7005",
+    "Plasmon",
+    "CC39",
+    "NCI-01987186",
+    "machine_05",
+    "",
+];
 const FEATURES: &[&str] = &["MATLAB", "SIMULINK", "hfsshpc"];
 
 /// Writes realistic debug-log text for one server, its clock moving forward only.
@@ -103,21 +122,37 @@ impl LogGen {
             return format!("{t} (lmgrd) TIMESTAMP {}", self.mdy());
         }
         if r < 35 {
-            let k = (rng.below(USERS.len() as u64) as usize, rng.below(HOSTS.len() as u64) as usize, rng.below(FEATURES.len() as u64) as usize);
+            let k = (
+                rng.below(USERS.len() as u64) as usize,
+                rng.below(HOSTS.len() as u64) as usize,
+                rng.below(FEATURES.len() as u64) as usize,
+            );
             self.open.push(k);
-            return format!("{t} ({daemon}) OUT: \"{}\" {}@{}  ", FEATURES[k.2], USERS[k.0], HOSTS[k.1]);
+            return format!(
+                "{t} ({daemon}) OUT: \"{}\" {}@{}  ",
+                FEATURES[k.2], USERS[k.0], HOSTS[k.1]
+            );
         }
         if r < 60 && !self.open.is_empty() {
             let i = rng.below(self.open.len() as u64) as usize;
             let k = self.open.swap_remove(i);
-            return format!("{t} ({daemon}) IN: \"{}\" {}@{}  ", FEATURES[k.2], USERS[k.0], HOSTS[k.1]);
+            return format!(
+                "{t} ({daemon}) IN: \"{}\" {}@{}  ",
+                FEATURES[k.2], USERS[k.0], HOSTS[k.1]
+            );
         }
         if r < 70 {
-            let (u, h) = (USERS[rng.below(USERS.len() as u64) as usize], HOSTS[rng.below(HOSTS.len() as u64) as usize]);
+            let (u, h) = (
+                USERS[rng.below(USERS.len() as u64) as usize],
+                HOSTS[rng.below(HOSTS.len() as u64) as usize],
+            );
             return format!("{t} ({daemon}) DENIED: \"MATLAB\" {u}@{h}  (Licensed number of users already reached. (-4,342))");
         }
         if r < 75 {
-            let (u, h) = (USERS[rng.below(USERS.len() as u64) as usize], HOSTS[rng.below(HOSTS.len() as u64) as usize]);
+            let (u, h) = (
+                USERS[rng.below(USERS.len() as u64) as usize],
+                HOSTS[rng.below(HOSTS.len() as u64) as usize],
+            );
             return format!("{t} ({daemon}) UPGRADE: \"MATLAB\" {u}@{h}");
         }
         if r < 77 {
@@ -176,12 +211,22 @@ impl ServerModel {
         for _ in 0..n {
             let l = self.logs.line(rng);
             self.pending.extend_from_slice(l.as_bytes());
-            self.pending.extend_from_slice(if rng.chance(0.1) { b"\r\n" } else { b"\n" });
+            self.pending
+                .extend_from_slice(if rng.chance(0.1) { b"\r\n" } else { b"\n" });
         }
         // Cut anywhere: whole lines most of the time, mid-line (even mid-character) sometimes.
-        let take = if rng.chance(0.6) { self.pending.len() } else { rng.below(self.pending.len() as u64 + 1) as usize };
+        let take = if rng.chance(0.6) {
+            self.pending.len()
+        } else {
+            rng.below(self.pending.len() as u64 + 1) as usize
+        };
         let bytes: Vec<u8> = self.pending.drain(..take).collect();
-        OpenOptions::new().append(true).open(&self.live).unwrap().write_all(&bytes).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&self.live)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
         self.gens[g].extend_from_slice(&bytes);
     }
 
@@ -214,7 +259,10 @@ impl World {
         for s in 0..2 {
             let dir = root.join(format!("s{s}"));
             fs::create_dir_all(&dir).unwrap();
-            toml.push_str(&format!("[[server]]\nname = \"srv{s}\"\nlogs = [\"{}/lmgrd.log*\"]\n", dir.display()));
+            toml.push_str(&format!(
+                "[[server]]\nname = \"srv{s}\"\nlogs = [\"{}/lmgrd.log*\"]\n",
+                dir.display()
+            ));
             servers.push(ServerModel {
                 live: dir.join("lmgrd.log"),
                 dir,
@@ -319,11 +367,21 @@ impl World {
             if let Some(g) = s.cur {
                 let to = s.fresh_name("lmgrd.log.");
                 fs::copy(&s.live, &to).unwrap();
-                OpenOptions::new().write(true).open(&s.live).unwrap().set_len(0).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&s.live)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
                 s.rotated.push((to, g));
                 s.pending.clear();
                 let head = s.logs.start();
-                OpenOptions::new().write(true).open(&s.live).unwrap().write_all(&head).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&s.live)
+                    .unwrap()
+                    .write_all(&head)
+                    .unwrap();
                 let ng = s.new_gen(head);
                 s.cur = Some(ng);
             }
@@ -334,10 +392,20 @@ impl World {
                 let s = &mut self.servers[si];
                 let to = s.fresh_name("backup-");
                 fs::copy(&s.live, &to).unwrap();
-                OpenOptions::new().write(true).open(&s.live).unwrap().set_len(0).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&s.live)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
                 s.pending.clear();
                 let head = s.logs.start();
-                OpenOptions::new().write(true).open(&s.live).unwrap().write_all(&head).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&s.live)
+                    .unwrap()
+                    .write_all(&head)
+                    .unwrap();
                 let ng = s.new_gen(head);
                 s.cur = Some(ng);
                 self.left_since_commit = true;
@@ -366,7 +434,11 @@ impl World {
             op = "delete";
             let s = &self.servers[si];
             // The live file, or the oldest rotated one.
-            let target = if rng.chance(0.5) || s.rotated.is_empty() { s.cur.map(|g| (s.live.clone(), g, true)) } else { Some((s.rotated[0].0.clone(), s.rotated[0].1, false)) };
+            let target = if rng.chance(0.5) || s.rotated.is_empty() {
+                s.cur.map(|g| (s.live.clone(), g, true))
+            } else {
+                Some((s.rotated[0].0.clone(), s.rotated[0].1, false))
+            };
             if let Some((path, g, live)) = target {
                 if !up || !self.servers[si].seen[g] {
                     self.tick();
@@ -403,9 +475,9 @@ impl World {
             }
         } else if r < 91 {
             op = "restart";
-            if let Some(mut e) = self.engine.take() {
-                e.commit().unwrap();
-                self.store = Some(e.into_store());
+            if let Some(e) = self.engine.take() {
+                // A graceful stop reads what is there, then commits.
+                self.store = Some(e.shutdown().unwrap());
                 self.left_since_commit = false;
             }
             self.start();
@@ -422,8 +494,15 @@ impl World {
                 self.store = self.engine.take().map(Engine::into_store);
             }
         }
-        let cur: Vec<String> = self.servers.iter().map(|s| format!("{:?}/{}", s.cur, s.gens.len())).collect();
-        self.log.push(format!("{op} (server {si}, engine {}, live gens {cur:?})", if self.engine.is_some() { "up" } else { "down" }));
+        let cur: Vec<String> = self
+            .servers
+            .iter()
+            .map(|s| format!("{:?}/{}", s.cur, s.gens.len()))
+            .collect();
+        self.log.push(format!(
+            "{op} (server {si}, engine {}, live gens {cur:?})",
+            if self.engine.is_some() { "up" } else { "down" }
+        ));
         if std::env::var("LIVE_DEBUG").is_ok() {
             eprintln!("STEP {}", self.log.last().unwrap());
         }
@@ -435,7 +514,9 @@ impl World {
         let state_rows = {
             let e = self.engine.as_ref().unwrap();
             let t = e.state().tally.read().unwrap();
-            Snapshot::new(&t.agg).rows(model, None, Some(ed), ed).unwrap()
+            Snapshot::new(&t.agg)
+                .rows(model, None, Some(ed), ed)
+                .unwrap()
         };
         json_body(&state_rows, state_rows.len())
     }
@@ -455,14 +536,19 @@ impl World {
                 files.push(p.display().to_string());
             }
             if !files.is_empty() {
-                cmd.arg("--server").arg(format!("srv{si}={}", files.join(",")));
+                cmd.arg("--server")
+                    .arg(format!("srv{si}={}", files.join(",")));
             }
         }
         if self.servers.iter().all(|s| s.gens.is_empty()) {
             return json_body(&[], 0);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "lmtally report failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "lmtally report failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -476,7 +562,9 @@ impl World {
                 t.feed(si, &mut fi, g);
             }
         }
-        let rows = Snapshot::new(&t.agg).rows(model, None, Some(ed), ed).unwrap();
+        let rows = Snapshot::new(&t.agg)
+            .rows(model, None, Some(ed), ed)
+            .unwrap();
         json_body(&rows, rows.len())
     }
 
@@ -500,25 +588,60 @@ impl World {
                 for si in 0..2 {
                     let a = &t.agg.servers[si];
                     let b = &dt.agg.servers[si];
-                    eprintln!("server {si}: latest seq {:?} daemon {:?}; open seq {} daemon {}", a.latest, b.latest, a.open.len(), b.open.len());
-                    let show = |t: &lmtally::core::merge::Tally, st: &lmtally::core::agg::ServerState| {
-                        let mut v: Vec<String> = st
-                            .open
-                            .iter()
-                            .flat_map(|(k, q)| q.iter().map(move |o| (k, o)))
-                            .map(|(k, o)| format!("{} {} {} {}", o.at, t.names.words.name(k.1), t.names.words.name(k.2), if k.3 == u32::MAX { "-" } else { t.names.hosts.name(k.3) }))
-                            .collect();
-                        v.sort();
-                        v
-                    };
-                    eprintln!("  seq open {:?}\n  daemon open {:?}", show(&t, a), show(&dt, b));
+                    eprintln!(
+                        "server {si}: latest seq {:?} daemon {:?}; open seq {} daemon {}",
+                        a.latest,
+                        b.latest,
+                        a.open.len(),
+                        b.open.len()
+                    );
+                    let show =
+                        |t: &lmtally::core::merge::Tally, st: &lmtally::core::agg::ServerState| {
+                            let mut v: Vec<String> = st
+                                .open
+                                .iter()
+                                .flat_map(|(k, q)| q.iter().map(move |o| (k, o)))
+                                .map(|(k, o)| {
+                                    format!(
+                                        "{} {} {} {}",
+                                        o.at,
+                                        t.names.words.name(k.1),
+                                        t.names.words.name(k.2),
+                                        if k.3 == u32::MAX {
+                                            "-"
+                                        } else {
+                                            t.names.hosts.name(k.3)
+                                        }
+                                    )
+                                })
+                                .collect();
+                            v.sort();
+                            v
+                        };
+                    eprintln!(
+                        "  seq open {:?}\n  daemon open {:?}",
+                        show(&t, a),
+                        show(&dt, b)
+                    );
                 }
-                eprintln!("NAMES seq {}\nNAMES daemon {}", serde_json::to_string(&t.names).unwrap(), serde_json::to_string(&dt.names).unwrap());
+                eprintln!(
+                    "NAMES seq {}\nNAMES daemon {}",
+                    serde_json::to_string(&t.names).unwrap(),
+                    serde_json::to_string(&dt.names).unwrap()
+                );
                 for (d, day) in &t.agg.days {
                     let o = dt.agg.days.get(d);
-                    let same = o.is_some_and(|o| o.used == day.used && o.denied == day.denied && o.peak() == day.peak());
+                    let same = o.is_some_and(|o| {
+                        o.used == day.used && o.denied == day.denied && o.peak() == day.peak()
+                    });
                     if !same {
-                        eprintln!("day {d}: seq used {:?} denied {:?} peak {} | daemon {:?}", day.used, day.denied, day.peak(), o.map(|o| (&o.used, &o.denied, o.peak())));
+                        eprintln!(
+                            "day {d}: seq used {:?} denied {:?} peak {} | daemon {:?}",
+                            day.used,
+                            day.denied,
+                            day.peak(),
+                            o.map(|o| (&o.used, &o.denied, o.peak()))
+                        );
                     }
                 }
                 drop(dt);
@@ -526,13 +649,20 @@ impl World {
                     for (si, s) in self.servers.iter().enumerate() {
                         for (gi, g) in s.gens.iter().enumerate() {
                             if let Some(pos) = String::from_utf8_lossy(g).find(&needle) {
-                                eprintln!("FOUND {needle:?} in server {si} gen {gi} at byte {pos} of {}", g.len());
+                                eprintln!(
+                                    "FOUND {needle:?} in server {si} gen {gi} at byte {pos} of {}",
+                                    g.len()
+                                );
                             }
                         }
                     }
                 }
                 let seq = self.sequential_body(m, edd);
-                eprintln!("sequential == report: {}, sequential == daemon: {}", seq == want, seq == got);
+                eprintln!(
+                    "sequential == report: {}, sequential == daemon: {}",
+                    seq == want,
+                    seq == got
+                );
             }
             if got != want {
                 let tail: Vec<&String> = self.log.iter().rev().take(40).collect();
@@ -549,14 +679,28 @@ impl World {
                     eprintln!("{d}");
                 }
                 for (si, s) in self.servers.iter().enumerate() {
-                    let mut ls: Vec<String> = fs::read_dir(&s.dir).unwrap().map(|e| {
-                        let e = e.unwrap();
-                        format!("{}={}", e.file_name().to_string_lossy(), e.metadata().unwrap().len())
-                    }).collect();
+                    let mut ls: Vec<String> = fs::read_dir(&s.dir)
+                        .unwrap()
+                        .map(|e| {
+                            let e = e.unwrap();
+                            format!(
+                                "{}={}",
+                                e.file_name().to_string_lossy(),
+                                e.metadata().unwrap().len()
+                            )
+                        })
+                        .collect();
                     ls.sort();
                     eprintln!("server {si} dir: {ls:?}\nrotated {:?}", s.rotated);
                     for (gi, g) in s.gens.iter().enumerate() {
-                        let at = if s.cur == Some(gi) { "live".to_string() } else { s.rotated.iter().find(|r| r.1 == gi).map_or("gone".to_string(), |r| r.0.display().to_string()) };
+                        let at = if s.cur == Some(gi) {
+                            "live".to_string()
+                        } else {
+                            s.rotated
+                                .iter()
+                                .find(|r| r.1 == gi)
+                                .map_or("gone".to_string(), |r| r.0.display().to_string())
+                        };
                         eprintln!("server {si} gen {gi}: {} bytes, at {at}", g.len());
                     }
                 }
@@ -579,7 +723,10 @@ fn run_model(seed: u64, steps: usize, poll: bool) {
     m.start();
     for step in 0..steps {
         m.step(&mut rng);
-        let every: usize = std::env::var("LIVE_CHECK_EVERY").ok().and_then(|v| v.parse().ok()).unwrap_or(75);
+        let every: usize = std::env::var("LIVE_CHECK_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(75);
         if step % every == every - 1 {
             m.check(seed, step);
         }
@@ -590,14 +737,21 @@ fn run_model(seed: u64, steps: usize, poll: bool) {
     m.store = m.engine.take().map(Engine::into_store);
     m.check(seed, steps + 1);
     let gens: usize = m.servers.iter().map(|s| s.gens.len()).sum();
-    assert!(gens >= 4, "the sequence made too few files ({gens}) to test anything");
+    assert!(
+        gens >= 4,
+        "the sequence made too few files ({gens}) to test anything"
+    );
 }
 
 #[test]
 fn model_follows_appends_rotations_truncations_restarts_and_kills() {
     if let (Ok(seed), Ok(steps)) = (std::env::var("LIVE_SEED"), std::env::var("LIVE_STEPS")) {
         // Reproduce one sequence (diagnostics).
-        let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(tracing::Level::DEBUG).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
         run_model(seed.parse().unwrap(), steps.parse().unwrap(), false);
         return;
     }
