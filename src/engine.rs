@@ -33,6 +33,8 @@ use std::time::{Duration, Instant as Clock};
 
 /// The longest time between a change and its commit to the store.
 pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// A commit also comes after this many bytes read (a crash re-reads at most this much).
+pub const COMMIT_BYTES: u64 = 2 << 20;
 /// With file events, every path is still looked at this often (events can be lost: network
 /// file systems, a full queue, a directory created later).
 pub const SAFETY_NET: Duration = Duration::from_secs(5);
@@ -219,6 +221,8 @@ pub struct Engine {
     dirty: bool,
     /// Since when (the commit is due one second later).
     dirty_since: Option<Clock>,
+    /// Bytes read since the last commit.
+    uncommitted: u64,
     buf: Vec<u8>,
 }
 
@@ -280,6 +284,7 @@ impl Engine {
             next_file: loaded.next_file,
             dirty: false,
             dirty_since: None,
+            uncommitted: 0,
             buf: Vec::with_capacity(CHUNK),
         };
         e.publish(false);
@@ -594,8 +599,8 @@ impl Engine {
         Ok(round)
     }
 
-    /// Reads file `i` to its end (true) or until the deadline (false; at least one chunk is
-    /// read first).
+    /// Reads file `i` to its end (true), or until the deadline or [`COMMIT_BYTES`] read since
+    /// the last commit (false; at least one chunk is read first). Without a deadline, to its end.
     fn read_file(
         &mut self,
         i: usize,
@@ -651,6 +656,11 @@ impl Engine {
             f.changed = true;
             self.mark_dirty();
             round.bytes += n as u64;
+            self.uncommitted += n as u64;
+            if deadline.is_some() && self.uncommitted >= COMMIT_BYTES {
+                // Time for a commit.
+                return Ok(false);
+            }
         }
     }
 
@@ -706,6 +716,11 @@ impl Engine {
         self.dirty_since.get_or_insert_with(Clock::now);
     }
 
+    /// True when a commit is due (a second after the first change, or enough bytes read).
+    fn commit_wanted(&self) -> bool {
+        self.dirty && (self.uncommitted >= COMMIT_BYTES || Clock::now() >= self.commit_due())
+    }
+
     /// When the next commit is due (one second after the first change not committed; a round
     /// that starts clean may read for one second).
     fn commit_due(&self) -> Clock {
@@ -740,6 +755,7 @@ impl Engine {
         }
         self.dirty = false;
         self.dirty_since = None;
+        self.uncommitted = 0;
         let mut statuses = lock(&self.state.files);
         for s in statuses.iter_mut() {
             if let Some(f) = self
@@ -774,7 +790,7 @@ impl Engine {
             if r.caught_up {
                 return self.commit();
             }
-            if Clock::now() >= self.commit_due() {
+            if self.commit_wanted() {
                 self.commit()?;
             }
         }
@@ -864,7 +880,7 @@ impl Engine {
             // Read until caught up, committing every second; a stop ends the batch in hand.
             loop {
                 let r = self.round(Some(self.commit_due()))?;
-                if self.dirty && Clock::now() >= self.commit_due() {
+                if self.commit_wanted() {
                     self.commit()?;
                 }
                 if r.caught_up {

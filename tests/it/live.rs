@@ -759,3 +759,217 @@ fn model_follows_appends_rotations_truncations_restarts_and_kills() {
         run_model(seed, 300, false);
     }
 }
+
+/// A running `lmtally serve`.
+struct Daemon {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+const TOKEN: &str = "live-test-token";
+
+fn spawn_serve(config: &Path) -> Daemon {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lmtally"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Keep draining so that the daemon never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("lmtally serve prints a 'listening on' line");
+        if let Some(i) = line.find("listening on http://") {
+            break line[i + "listening on http://".len()..]
+                .trim()
+                .parse()
+                .unwrap();
+        }
+    };
+    Daemon { child, addr }
+}
+
+impl Daemon {
+    fn get(&self, path: &str) -> serde_json::Value {
+        reqwest::blocking::Client::new()
+            .get(format!("http://{}{path}", self.addr))
+            .header("X-Auth-token", TOKEN)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    fn wait_caught_up(&self) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let v = self.get("/api/v1/status");
+            if v["caught_up"] == true {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "never caught up: {v}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn sigterm(mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        self.child.wait().unwrap()
+    }
+}
+
+/// The crash test: `lmtally serve` is killed with SIGKILL at random moments while it backfills
+/// a generated log of a few MB, at least 20 times before it has caught up, and restarted each
+/// time; its report then equals `lmtally report` over the same log (an uninterrupted run).
+#[test]
+fn sigkill_during_backfill_loses_and_double_counts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flexlm.log");
+    fs::write(
+        &log,
+        lmtally::gen::generate(lmtally::gen::GenConfig {
+            seed: 20,
+            users: 300,
+            hosts: 120,
+            days: 90,
+            target_bytes: 8 << 20,
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let size = fs::metadata(&log).unwrap().len();
+    let data = dir.path().join("data");
+    let config = dir.path().join("lmtally.toml");
+    fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ntimezone = \"UTC\"\ntokens = [\"{TOKEN}\"]\n[[server]]\nname = \"flexlm\"\nlogs = [\"{}\"]\n",
+            data.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let ed = "2024-12-31";
+    let out = Command::new(env!("CARGO_BIN_EXE_lmtally"))
+        .args(["report", "--ed", ed, "--today", ed, "--server"])
+        .arg(format!("flexlm={}", log.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let expected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(expected["totalCount"].as_u64().unwrap() > 80);
+
+    let mut rng = Rng(0x5eed);
+    let mut mid_backfill = 0;
+    let mut kills = 0;
+    let mut last_offset = 0u64;
+    // Kills of a daemon that had committed part of the log (its next life resumes there).
+    let mut resumed = 0;
+    while mid_backfill < 20 {
+        assert!(
+            kills < 400,
+            "only {mid_backfill} of {kills} kills came before the backfill ended"
+        );
+        let d = spawn_serve(&config);
+        // A random moment: right away, or after up to 0.7 s of reading (commits come every
+        // second or every 2 MiB read, so some lives end before their first commit, some after).
+        std::thread::sleep(std::time::Duration::from_millis(rng.below(700)));
+        let status = d.get("/api/v1/status");
+        std::thread::sleep(std::time::Duration::from_millis(rng.below(20)));
+        d.sigkill();
+        kills += 1;
+        // (Before the store is loaded the status lists no file: the position is not known yet.)
+        let offset = status["files"][0]["checkpoint_offset"]
+            .as_u64()
+            .unwrap_or(last_offset);
+        // A restart resumes from its checkpoint: checkpoints never go back.
+        assert!(
+            offset >= last_offset,
+            "checkpoint went back from {last_offset} to {offset}"
+        );
+        last_offset = offset;
+        if status["caught_up"] != true {
+            mid_backfill += 1;
+            if offset > 0 && offset < size {
+                resumed += 1;
+            }
+        } else {
+            // Caught up before the kill: start the backfill again from nothing.
+            let d = spawn_serve(&config);
+            let st = d.wait_caught_up();
+            assert_eq!(st["files"][0]["bytes_read"].as_u64(), Some(size));
+            assert_eq!(
+                d.get(&format!("/api/v1/report/users/realtime-count/json?ed={ed}")),
+                expected
+            );
+            d.sigkill();
+            fs::remove_dir_all(&data).unwrap();
+            last_offset = 0;
+        }
+    }
+    eprintln!(
+        "{kills} kills, {mid_backfill} before the backfill ended, {resumed} after a partial commit"
+    );
+    assert!(
+        resumed >= 3,
+        "only {resumed} kills came after a partial commit"
+    );
+    let d = spawn_serve(&config);
+    let st = d.wait_caught_up();
+    assert_eq!(st["files"][0]["bytes_read"].as_u64(), Some(size), "{st}");
+    assert_eq!(st["files"][0]["lag_bytes"].as_u64(), Some(0), "{st}");
+    assert_eq!(
+        d.get(&format!("/api/v1/report/users/realtime-count/json?ed={ed}")),
+        expected
+    );
+    // A graceful stop commits everything: the next start resumes at the end of the log, without
+    // reading it again.
+    assert!(d.sigterm().success());
+    let d = spawn_serve(&config);
+    let started = std::time::Instant::now();
+    let st = loop {
+        // The store is loaded once the files are listed (from their checkpoints).
+        let st = d.get("/api/v1/status");
+        if st["files"].as_array().is_some_and(|f| !f.is_empty()) {
+            break st;
+        }
+        assert!(started.elapsed().as_secs() < 30, "{st}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(
+        st["files"][0]["checkpoint_offset"].as_u64(),
+        Some(size),
+        "{st}"
+    );
+    assert_eq!(st["files"][0]["bytes_read"].as_u64(), Some(size), "{st}");
+    assert_eq!(
+        d.get(&format!("/api/v1/report/users/realtime-count/json?ed={ed}")),
+        expected
+    );
+    d.sigkill();
+}
