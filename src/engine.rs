@@ -824,7 +824,18 @@ impl Engine {
 
     /// True when a file event concerns a followed or configured path.
     fn relevant(&self, ev: &notify::Event, patterns: &[glob::Pattern]) -> bool {
-        if ev.need_rescan() || ev.paths.is_empty() {
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        if ev.need_rescan() {
+            return true;
+        }
+        // Opening and reading a file (this engine's own looks included) changes nothing; a close
+        // after writing may end a write.
+        if let EventKind::Access(a) = ev.kind {
+            if a != AccessKind::Close(AccessMode::Write) {
+                return false;
+            }
+        }
+        if ev.paths.is_empty() {
             return true;
         }
         ev.paths.iter().any(|p| {
