@@ -1,3 +1,4 @@
 //! The one integration-test binary (one link step for CI). Each area is a module.
 
 mod common;
+mod rules;
