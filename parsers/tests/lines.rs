@@ -645,3 +645,50 @@ fn resets() {
         assert_eq!(msg(line), Msg::Other, "{line:?}");
     }
 }
+
+/// Frames `input` cut into chunks of `size` bytes.
+fn frame_in_chunks(input: &[u8], size: usize) -> Vec<Option<Vec<u8>>> {
+    let mut fr = Framer::new();
+    let mut out = Vec::new();
+    for c in input.chunks(size) {
+        fr.feed(c, &mut |f| {
+            out.push(match f {
+                Framed::Line(l) => Some(l.to_vec()),
+                Framed::TooLong => None,
+            })
+        });
+    }
+    out
+}
+
+#[test]
+fn bom_does_not_count_towards_the_line_limit_in_any_chunking() {
+    // A first line of exactly MAX_LINE bytes after a BOM is kept whole, however it arrives: the
+    // BOM is not part of the line (section 1), so the line is not too long, and it must not be
+    // cut short either (here its last bytes are the year of a TIMESTAMP).
+    let mut line = b"10:00:00 (v) TIMESTAMP".to_vec();
+    line.resize(MAX_LINE - b" 3/14/2023".len(), b' ');
+    line.extend_from_slice(b" 3/14/2023");
+    assert_eq!(line.len(), MAX_LINE);
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    input.extend_from_slice(&line);
+    input.extend_from_slice(b"\nnext\n");
+    for size in [1, 2, 3, 1000, 65_536, input.len()] {
+        assert_eq!(
+            frame_in_chunks(&input, size),
+            vec![Some(line.clone()), Some(b"next".to_vec())],
+            "chunks of {size}"
+        );
+    }
+    // One byte more is too long in every chunking.
+    let mut input = b"\xEF\xBB\xBFx".to_vec();
+    input.extend_from_slice(&line);
+    input.extend_from_slice(b"\nnext\n");
+    for size in [1, 1000, input.len()] {
+        assert_eq!(
+            frame_in_chunks(&input, size),
+            vec![None, Some(b"next".to_vec())],
+            "chunks of {size}"
+        );
+    }
+}
