@@ -505,6 +505,9 @@ fn system_date_and_slog_anchors() {
         (" 8:42:31 (adskflex) (@adskflex-SLOG@) Reread time: Thu May 05 2022 08:42:31 Hora de verano romance", ymd(2022, 5, 5)),
         // The weekday is not checked against the date (2022-06-09 was a Thursday).
         ("1:00:00 (MLM) (@MLM-SLOG@) Time: Mon Jun 09 2022 01:00:00 CET", ymd(2022, 6, 9)),
+        // The name is not compared with the daemon, and may itself end in "-SLOG@".
+        ("1:00:00 (MLM) (@other-SLOG@) Start-Date: Thu Jun 09 2022 01:00:00", ymd(2022, 6, 9)),
+        ("1:00:00 (MLM) (@a-SLOG@-SLOG@) Time: Thu Jun 09 2022 01:00:00", ymd(2022, 6, 9)),
     ] {
         let l = parse_line(line.as_bytes()).unwrap();
         assert_eq!((l.anchor, l.msg), (Some(day), Msg::Other), "{line}");
@@ -520,6 +523,21 @@ fn system_date_and_slog_anchors() {
         "1:00:00 (MLM) (@MLM-SLOG@) Time: Thu Foo 09 2022 10:25:31 CET",
         "1:00:00 (lmgrd) Server's System Date and Time: Thu Jun 09 22 10:25:31",
         "1:00:00 (lmgrd) Server's System Date and Time:",
+        // The forms are written with single spaces, and an SLOG name is like a daemon name:
+        // not empty, no blank, no ')'.
+        "1:00:00 (lmgrd) Server's System Date and Time:  Thu Jun 09 2022 10:25:31",
+        "1:00:00 (lmgrd) Server's System Date and Time:Thu Jun 09 2022 10:25:31",
+        "1:00:00 (lmgrd) Server's System Date and Time:\tThu Jun 09 2022 10:25:31",
+        "1:00:00 (lmgrd) Server's System Date and Time: Thu  Jun 09 2022 10:25:31",
+        "1:00:00 (MLM) (@MLM-SLOG@)  Time: Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@MLM-SLOG@)Time: Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@MLM-SLOG@) Time:  Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@MLM-SLOG@) Time:Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@MLM-SLOG@) Reread  time: Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@-SLOG@) Time: Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@M L-SLOG@) Time: Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@M)L-SLOG@) Time: Thu Jun 09 2022 10:25:31 CET",
+        "1:00:00 (MLM) (@MLM-SLOG) Time: Thu Jun 09 2022 10:25:31 CET",
     ] {
         let l = parse_line(line.as_bytes()).unwrap();
         assert_eq!((l.anchor, l.msg), (None, Msg::Other), "{line}");
