@@ -10,7 +10,7 @@
 //!
 //! Three or more days of each log were also checked by reading the log (`hand_checked_days`).
 
-use crate::common::{day, real_log, tuples};
+use crate::common::{day, python3, real_log, refimpl_py, tuples};
 use lmtally::batch::{self, ServerSpec};
 use lmtally::core::report::Snapshot;
 use lmtally::core::{Model, Options};
@@ -137,15 +137,14 @@ fn golden_reports() {
 /// The reference implementation gives the same bodies (skipped, with a note, without python3).
 #[test]
 fn goldens_agree_with_the_reference() {
-    let refimpl = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/refimpl.py");
-    if Command::new("python3").arg("--version").output().is_err() {
+    let Some(python) = python3() else {
         eprintln!("note: python3 not found, goldens_agree_with_the_reference skipped");
         return;
-    }
+    };
     for (short, file, today) in LOGS {
         for (suffix, extra) in OPTION_SETS {
-            let out = Command::new("python3")
-                .arg(&refimpl)
+            let out = Command::new(&python)
+                .arg(refimpl_py())
                 .args(report_args(file, today, extra))
                 .output()
                 .unwrap();
