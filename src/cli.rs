@@ -27,6 +27,12 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the daemon: read the configured logs and serve the report API.
     Serve(ServeArgs),
+    /// Check a configuration file and this machine against it; exit 0 only when all is well.
+    ///
+    /// Besides every key and value, it checks that each log pattern's directory exists and can be
+    /// read, the `listen` port is free, `tokens_file` can be read and `data_dir` written. Every
+    /// problem is printed, one a line: FILE:LINE: `key`: message.
+    CheckConfig(ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -154,6 +160,42 @@ pub fn main() -> i32 {
             }
         },
         Command::Serve(args) => serve(&args),
+        Command::CheckConfig(args) => check_config(&args),
+    }
+}
+
+/// `lmtally check-config`: problems and notes on standard error (`FILE:LINE: `key`: message`),
+/// a summary on standard output when all is well; exit 0 when all is well, else 2.
+fn check_config(args: &ServeArgs) -> i32 {
+    let report = crate::check::check_file(&args.config);
+    for p in &report.problems {
+        eprintln!("{p}");
+    }
+    for n in &report.notes {
+        let mut n = n.clone();
+        n.msg = format!("note: {}", n.msg);
+        eprintln!("{n}");
+    }
+    match (&report.config, report.ok()) {
+        (Some(c), true) => {
+            let files: usize = c.resolve_logs().iter().map(|s| s.files.len()).sum();
+            println!(
+                "{}: ok ({} license server(s), {} log file(s) now, listen {})",
+                args.config.display(),
+                c.servers.len(),
+                files,
+                c.listen
+            );
+            0
+        }
+        _ => {
+            eprintln!(
+                "lmtally: {}: {} problem(s)",
+                args.config.display(),
+                report.problems.len()
+            );
+            2
+        }
     }
 }
 

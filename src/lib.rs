@@ -5,6 +5,7 @@
 //! bodies; `batch` and `cli` are the edges of a one-shot run.
 
 pub mod batch;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod core;
