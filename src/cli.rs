@@ -199,16 +199,10 @@ fn check_config(args: &ServeArgs) -> i32 {
     }
 }
 
-/// Logs on standard error; the filter comes from `RUST_LOG` (default `info`).
+/// Logs on standard error, journald-friendly under systemd; the filter comes from `RUST_LOG`
+/// (default `info`). See [`crate::logging`].
 fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    crate::logging::init();
 }
 
 /// Registers SIGINT and SIGTERM now (so that a signal that comes early is not lost, nor kills the

@@ -12,6 +12,8 @@ pub mod core;
 pub mod engine;
 pub mod export;
 pub mod gen;
+pub mod logging;
+pub mod notify;
 pub mod query;
 pub mod server;
 pub mod state;
