@@ -13,6 +13,7 @@ pub mod engine;
 pub mod export;
 pub mod gen;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod query;
 pub mod server;
