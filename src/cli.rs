@@ -221,8 +221,14 @@ fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// `lmtally serve`: configuration and tokens first (every problem printed, exit 2), then the
 /// listener is bound (so `/api/v1/status` answers `caught_up: false` while the logs are read),
-/// then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0).
+/// systemd is told `READY=1`, then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0);
+/// SIGHUP reloads the tokens and the server list (see [`reload`]).
+///
+/// Under systemd (`Type=notify`): `READY=1` once the listener is bound, `STATUS=` with the
+/// catch-up progress, `WATCHDOG=1` at half of `WATCHDOG_USEC` while the shared state is sound,
+/// `RELOADING=1`/`READY=1` around a reload, `STOPPING=1` on the way out.
 fn serve(args: &ServeArgs) -> i32 {
+    use crate::notify::Manager;
     use crate::server::{auth, Ctx, Server};
     use std::sync::Arc;
     init_logging();
@@ -242,18 +248,7 @@ fn serve(args: &ServeArgs) -> i32 {
             return 2;
         }
     };
-    match &origin {
-        auth::Origin::Configured => tracing::info!("{} API token(s) configured", tokens.len()),
-        auth::Origin::Existing(p) => {
-            tracing::info!("no token configured: using the token in {}", p.display())
-        }
-        auth::Origin::Generated(p) => {
-            tracing::info!(
-                "no token configured: wrote a new random token to {} (mode 0600)",
-                p.display()
-            )
-        }
-    }
+    log_token_origin(tokens.len(), &origin);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -264,9 +259,11 @@ fn serve(args: &ServeArgs) -> i32 {
             return 1;
         }
     };
+    let manager = Arc::new(Manager::from_env());
     let listen = config.listen;
     let state = Arc::new(crate::state::AppState::new(config));
     let ctx = Arc::new(Ctx::new(state.clone(), tokens));
+    let config_path = args.config.clone();
     let code = runtime.block_on(async move {
         let stop = match stop_signal() {
             Ok(s) => s,
@@ -275,7 +272,14 @@ fn serve(args: &ServeArgs) -> i32 {
                 return 1;
             }
         };
-        let server = match Server::bind(listen, ctx).await {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch for SIGHUP: {e}");
+                return 1;
+            }
+        };
+        let server = match Server::bind(listen, ctx.clone()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot listen on {listen}: {e}");
@@ -283,20 +287,189 @@ fn serve(args: &ServeArgs) -> i32 {
             }
         };
         tracing::info!("listening on http://{}", server.local_addr());
-        let reader = tokio::task::spawn_blocking(move || crate::engine::load_once(&state));
+        manager.notify(&format!(
+            "READY=1\n{}",
+            crate::notify::status_message(&progress(&state))
+        ));
+
+        // The reader: reads the logs, then again after each reload (requests coalesce).
+        let (reload_tx, mut reload_rx) = tokio::sync::watch::channel(0u64);
+        let reader_state = state.clone();
         tokio::spawn(async move {
-            match reader.await {
-                Ok(Ok(())) => tracing::info!("every log read: caught up"),
-                Ok(Err(e)) => tracing::error!("reading the logs failed: {e}"),
-                Err(e) => tracing::error!("the log reader failed: {e}"),
+            loop {
+                reload_rx.borrow_and_update();
+                let st = reader_state.clone();
+                match tokio::task::spawn_blocking(move || crate::engine::load_once(&st)).await {
+                    Ok(Ok(())) => tracing::info!("every log read: caught up"),
+                    Ok(Err(e)) => tracing::error!("reading the logs failed: {e}"),
+                    Err(e) => tracing::error!("the log reader failed: {e}"),
+                }
+                if reload_rx.changed().await.is_err() {
+                    break;
+                }
+                reader_state
+                    .caught_up
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
             }
         });
-        server.run(stop).await;
+
+        // STATUS= when the progress changes.
+        if manager.is_active() {
+            let (st, m) = (state.clone(), manager.clone());
+            tokio::spawn(async move {
+                let mut last = String::new();
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let s2 = st.clone();
+                    let Ok(text) = tokio::task::spawn_blocking(move || progress(&s2)).await else {
+                        continue;
+                    };
+                    if text != last {
+                        m.notify(&crate::notify::status_message(&text));
+                        last = text;
+                    }
+                }
+            });
+        }
+
+        // WATCHDOG=1 while the runtime runs and the shared state is sound.
+        if let (true, Some(every)) = (manager.is_active(), crate::notify::watchdog_from_env()) {
+            let (st, m) = (state.clone(), manager.clone());
+            tracing::info!("systemd watchdog: a ping every {} ms", every.as_millis());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                let mut sick = false;
+                loop {
+                    tick.tick().await;
+                    if st.tally.is_poisoned() || st.files.is_poisoned() {
+                        if !sick {
+                            tracing::error!(
+                                "the log reader died holding the shared state: no more watchdog \
+                                 pings, so that systemd restarts lmtally"
+                            );
+                            sick = true;
+                        }
+                        continue;
+                    }
+                    m.notify("WATCHDOG=1");
+                }
+            });
+        }
+
+        // SIGHUP: reload.
+        {
+            let (ctx, m) = (ctx.clone(), manager.clone());
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    m.notify(&crate::notify::reloading_message());
+                    let (c, p) = (ctx.clone(), config_path.clone());
+                    let reloaded = tokio::task::spawn_blocking(move || reload(&p, &c))
+                        .await
+                        .unwrap_or(false);
+                    if reloaded {
+                        reload_tx.send_modify(|n| *n += 1);
+                    }
+                    m.notify("READY=1");
+                }
+            });
+        }
+
+        let m = manager.clone();
+        server
+            .run(async move {
+                stop.await;
+                m.notify("STOPPING=1");
+            })
+            .await;
         tracing::info!("stopped");
         0
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+fn log_token_origin(n: usize, origin: &crate::server::auth::Origin) {
+    use crate::server::auth::Origin;
+    match origin {
+        Origin::Configured => tracing::info!("{n} API token(s) configured"),
+        Origin::Existing(p) => {
+            tracing::info!("no token configured: using the token in {}", p.display())
+        }
+        Origin::Generated(p) => tracing::info!(
+            "no token configured: wrote a new random token to {} (mode 0600)",
+            p.display()
+        ),
+    }
+}
+
+/// The catch-up progress of `state` for systemd's `STATUS=` (looks at the files' sizes).
+fn progress(state: &crate::state::AppState) -> String {
+    let caught_up = state.caught_up.load(std::sync::atomic::Ordering::SeqCst);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let files: Vec<(u64, u64)> = match state.files.read() {
+        Ok(files) => files
+            .iter()
+            .map(|f| (f.bytes_read, size(&f.path).max(f.bytes_read)))
+            .collect(),
+        Err(_) => return "the log reader failed".to_string(),
+    };
+    let specs = state.resolve_logs();
+    let listed = if files.is_empty() {
+        let paths: Vec<&std::path::PathBuf> = specs.iter().flat_map(|s| &s.files).collect();
+        (paths.len(), paths.iter().map(|p| size(p)).sum())
+    } else {
+        (0, 0)
+    };
+    crate::notify::progress_text(caught_up, &files, listed, specs.len())
+}
+
+/// SIGHUP: reads the configuration file again and, if it is valid and its tokens can be
+/// loaded, applies the new tokens at once and the new server list (the reader then reads the
+/// logs again; the report keeps its data until the new reading is done). Anything else that
+/// changed is logged as needing a restart. A bad file changes nothing: every problem is logged.
+/// Returns whether the reload was applied.
+pub fn reload(path: &std::path::Path, ctx: &crate::server::Ctx) -> bool {
+    use crate::server::auth;
+    tracing::info!("SIGHUP: reloading {}", path.display());
+    let new = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                "SIGHUP: {} problem(s) in {}: nothing reloaded, the running configuration stays",
+                errors.len(),
+                path.display()
+            );
+            return false;
+        }
+    };
+    let (tokens, origin) = match auth::load(&new) {
+        Ok(t) => t,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            tracing::error!("SIGHUP: nothing reloaded, the running configuration stays");
+            return false;
+        }
+    };
+    log_token_origin(tokens.len(), &origin);
+    ctx.set_tokens(tokens);
+    let changed = ctx.state.set_servers(new.servers.clone());
+    tracing::info!(
+        "SIGHUP: tokens reloaded; {} license server(s){}; reading the logs again",
+        new.servers.len(),
+        if changed { " (changed)" } else { "" }
+    );
+    let restart = ctx.state.config.restart_only_changes(&new);
+    if !restart.is_empty() {
+        tracing::warn!(
+            "SIGHUP: {} changed: not applied until lmtally is restarted",
+            restart.join(", ")
+        );
+    }
+    true
 }
 
 /// `--server` options naming the same server add files to it, in order.

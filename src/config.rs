@@ -132,6 +132,36 @@ impl Config {
         }
     }
 
+    /// The keys whose change a SIGHUP does not apply (a restart does): all but `tokens`,
+    /// `tokens_file` and the `[[server]]` list. Those of `new` that differ from `self`.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut check = |key: &'static str, same: bool| {
+            if !same {
+                v.push(key);
+            }
+        };
+        check("listen", self.listen == new.listen);
+        check("data_dir", self.data_dir == new.data_dir);
+        check(
+            "licensing_model",
+            self.licensing_model == new.licensing_model,
+        );
+        check("user_identity", self.user_identity == new.user_identity);
+        check("fold_case", self.fold_case == new.fold_case);
+        check(
+            "count_unsupported_as_denial",
+            self.count_unsupported_as_denial == new.count_unsupported_as_denial,
+        );
+        check("timezone", self.timezone == new.timezone);
+        check(
+            "poll_interval_ms",
+            self.poll_interval_ms == new.poll_interval_ms,
+        );
+        check("metrics_public", self.metrics_public == new.metrics_public);
+        v
+    }
+
     /// The servers with their patterns expanded to the files that exist now: a plain path is
     /// kept as it is (it may appear later), a glob gives its matches in name order. A file
     /// matched twice keeps its first place.
@@ -616,6 +646,17 @@ logs = ["/var/log/flexlm/lmgrd.log", "/var/log/flexlm/*.dl"]
         assert_eq!(keys, vec!["data_dir", "server.logs"]);
         let (none, errs) = Config::parse_partial("a = = 1\n", Path::new("t.toml"));
         assert!(none.is_none() && errs.len() == 1);
+    }
+
+    #[test]
+    fn changes_that_need_a_restart() {
+        let a = parse("tokens = [\"x\"]\n[[server]]\nname = \"a\"\nlogs = [\"/x\"]\n").unwrap();
+        let b = parse(
+            "tokens = [\"y\"]\nfold_case = true\nlisten = \"127.0.0.1:9\"\n[[server]]\nname = \"b\"\nlogs = [\"/y\"]\n",
+        )
+        .unwrap();
+        assert_eq!(a.restart_only_changes(&a), Vec::<&str>::new());
+        assert_eq!(a.restart_only_changes(&b), vec!["listen", "fold_case"]);
     }
 
     #[test]

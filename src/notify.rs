@@ -43,6 +43,90 @@ impl Notifier {
     }
 }
 
+/// The service manager, if there is one to tell: notifications are sent when `NOTIFY_SOCKET`
+/// named a usable socket, and are dropped otherwise. A failed send is logged, never fatal.
+#[derive(Debug, Default)]
+pub struct Manager(Option<Notifier>);
+
+impl Manager {
+    /// From `NOTIFY_SOCKET` (a socket that cannot be used is logged and ignored).
+    pub fn from_env() -> Manager {
+        match Notifier::from_env() {
+            Ok(n) => Manager(n),
+            Err(e) => {
+                tracing::warn!(
+                    "NOTIFY_SOCKET: {e}: systemd will not be told when lmtally is ready"
+                );
+                Manager(None)
+            }
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn notify(&self, state: &str) {
+        if let Some(n) = &self.0 {
+            if let Err(e) = n.notify(state) {
+                tracing::warn!(
+                    "cannot notify systemd ({}): {e}",
+                    state.lines().next().unwrap_or("")
+                );
+            }
+        }
+    }
+}
+
+/// `1.5 MiB`, `320 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The catch-up progress for `STATUS=`. `files`: (bytes read, size now) of each file being
+/// followed, empty while the reader has not reported any; `listed`: (count, total size) of the
+/// files the configuration names now; `servers`: how many license servers are configured.
+pub fn progress_text(
+    caught_up: bool,
+    files: &[(u64, u64)],
+    listed: (usize, u64),
+    servers: usize,
+) -> String {
+    if caught_up {
+        let read: u64 = files.iter().map(|f| f.0).sum();
+        return format!(
+            "caught up: {} log file(s) of {servers} license server(s), {} read",
+            files.len(),
+            human_bytes(read)
+        );
+    }
+    if files.is_empty() {
+        return format!(
+            "catching up: reading {} log file(s), {}",
+            listed.0,
+            human_bytes(listed.1)
+        );
+    }
+    let done = files.iter().filter(|f| f.0 >= f.1).count();
+    let behind: u64 = files.iter().map(|f| f.1.saturating_sub(f.0)).sum();
+    format!(
+        "catching up: {done}/{} files, {} behind",
+        files.len(),
+        human_bytes(behind)
+    )
+}
+
 /// The address of a `NOTIFY_SOCKET` value.
 fn socket_addr(name: &str) -> io::Result<SocketAddr> {
     if let Some(abstract_name) = name.strip_prefix('@') {
@@ -147,6 +231,25 @@ mod tests {
             assert_eq!(&buf[..len], b"WATCHDOG=1");
         }
         assert!(Notifier::new("relative/path").is_err());
+    }
+
+    #[test]
+    fn progress() {
+        assert_eq!(human_bytes(320), "320 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(120 << 20), "120.0 MiB");
+        assert_eq!(
+            progress_text(false, &[], (5, 3 << 20), 2),
+            "catching up: reading 5 log file(s), 3.0 MiB"
+        );
+        assert_eq!(
+            progress_text(false, &[(10, 10), (0, 2 << 20), (5, 10)], (3, 0), 2),
+            "catching up: 1/3 files, 2.0 MiB behind"
+        );
+        assert_eq!(
+            progress_text(true, &[(1024, 1024), (1024, 2000)], (2, 0), 1),
+            "caught up: 2 log file(s) of 1 license server(s), 2.0 KiB read"
+        );
     }
 
     #[test]
