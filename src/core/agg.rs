@@ -68,9 +68,74 @@ pub enum Event {
 pub struct Names {
     pub words: Interner,
     pub hosts: Interner,
-    pub idents: Interner,
+    pub idents: IdentTable,
     #[serde(skip)]
     cache: NameCache,
+}
+
+/// User identities as dense ids. An identity is a user name or a (user, host) pair, both already
+/// interned, so identities are kept as id maps, not as strings a second time.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IdentTable {
+    /// user word id → identity id (`u32::MAX`: none yet), for identity = user.
+    by_user: Vec<u32>,
+    /// (user word id, host id) → identity id, for identity = user@host.
+    #[serde(with = "pair_map")]
+    by_pair: FxHashMap<(u32, u32), u32>,
+    count: u32,
+}
+
+mod pair_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        m: &FxHashMap<(u32, u32), u32>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<((u32, u32), u32)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_unstable();
+        s.collect_seq(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<FxHashMap<(u32, u32), u32>, D::Error> {
+        let v: Vec<((u32, u32), u32)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}
+
+impl IdentTable {
+    /// The number of distinct identities.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn of_user(&mut self, user: u32) -> u32 {
+        let u = user as usize;
+        if self.by_user.len() <= u {
+            self.by_user.resize(u + 1, u32::MAX);
+        }
+        if self.by_user[u] == u32::MAX {
+            self.by_user[u] = self.count;
+            self.count += 1;
+        }
+        self.by_user[u]
+    }
+
+    fn of_pair(&mut self, user: u32, host: u32) -> u32 {
+        let next = self.count;
+        let id = *self.by_pair.entry((user, host)).or_insert(next);
+        if id == next {
+            self.count += 1;
+        }
+        id
+    }
 }
 
 /// Lookups that repeat on almost every line.
@@ -78,10 +143,6 @@ pub struct Names {
 struct NameCache {
     /// The last daemons and features seen, raw bytes → word id.
     recent: Vec<(Box<[u8]>, u32)>,
-    /// user word id → identity id (identity = user).
-    user_ident: Vec<u32>,
-    /// (user word id, host id) → identity id (identity = user@host).
-    pair_ident: FxHashMap<(u32, u32), u32>,
     /// Raw (user, host) bytes → their ids: one lookup instead of three on most lines.
     pairs: PairCache,
 }
@@ -94,7 +155,7 @@ struct PairCache {
 }
 
 const PAIR_BYTES: usize = 38;
-const PAIR_CAP: usize = 1 << 18;
+const PAIR_CAP: usize = 1 << 16;
 
 #[derive(Clone, Copy, Debug)]
 struct PairSlot {
@@ -161,7 +222,6 @@ impl Names {
     pub fn reindex(&mut self) {
         self.words.reindex();
         self.hosts.reindex();
-        self.idents.reindex();
         self.cache = NameCache::default();
     }
 
@@ -208,39 +268,8 @@ impl Names {
         };
         let user_id = self.words.intern(&user_s);
         let ident = match opts.user_identity {
-            UserIdentity::User => {
-                let cached = self.cache.user_ident.get(user_id as usize).copied();
-                match cached {
-                    Some(id) if id != u32::MAX => id,
-                    _ => {
-                        let id = self.idents.intern(&user_s);
-                        let v = &mut self.cache.user_ident;
-                        if v.len() <= user_id as usize {
-                            v.resize(user_id as usize + 1, u32::MAX);
-                        }
-                        v[user_id as usize] = id;
-                        id
-                    }
-                }
-            }
-            UserIdentity::UserAtHost => match self.cache.pair_ident.get(&(user_id, host_id)) {
-                Some(&id) => id,
-                None => {
-                    // Hosts never contain '@', so "user@host" identifies the pair.
-                    let host_s = if host_id == NO_HOST {
-                        ""
-                    } else {
-                        self.hosts.name(host_id)
-                    };
-                    let mut pair = String::with_capacity(user_s.len() + 1 + host_s.len());
-                    pair.push_str(&user_s);
-                    pair.push('@');
-                    pair.push_str(host_s);
-                    let id = self.idents.intern(&pair);
-                    self.cache.pair_ident.insert((user_id, host_id), id);
-                    id
-                }
-            },
+            UserIdentity::User => self.idents.of_user(user_id),
+            UserIdentity::UserAtHost => self.idents.of_pair(user_id, host_id),
         };
         Some((user_id, host_id, ident))
     }
@@ -421,6 +450,7 @@ impl DayAgg {
     pub fn settle(&mut self) {
         if !self.peak_fresh {
             compact_spans(&mut self.spans);
+            self.spans.shrink_to_fit();
             self.compacted = self.spans.len();
             self.peak = peak_hosts(&self.spans);
             self.peak_fresh = true;
@@ -438,6 +468,8 @@ pub struct Aggregator {
     dirty: BTreeSet<Day>,
     /// The day last added to `dirty` (most events fall on the same day as the one before).
     last_dirty: Option<Day>,
+    /// The day of the last line applied.
+    stream_day: Option<Day>,
     /// Changed on every change: caches of report rows key on it. Values come from one counter
     /// for the whole process, so a value names one state of one aggregator's content (a tally
     /// swapped for another, or a clone changed apart from its original, never reuses a value).
@@ -543,8 +575,16 @@ impl Aggregator {
         self.changed();
         let st = self.server_mut(server);
         st.latest = Some(st.latest.map_or(at, |l| l.max(at)));
-        let Some(event) = event else { return };
         let day = day_of(at);
+        if self.stream_day != Some(day) {
+            // The lines moved to another day: compact the one they left, so that a long run
+            // keeps no slack but the current day's.
+            if let Some(prev) = self.stream_day.and_then(|p| self.days.get_mut(&p)) {
+                prev.settle();
+            }
+            self.stream_day = Some(day);
+        }
+        let Some(event) = event else { return };
         match event {
             Event::Usage {
                 kind,
