@@ -44,7 +44,9 @@ pub fn check_file(path: &Path) -> Report {
         let failed = |key: &str| problems.iter().any(|e: &ConfigError| e.key == key);
         let mut more = Vec::new();
         if !failed("listen") {
-            more.extend(check_listen(c));
+            let (p, n) = check_listen(c);
+            more.extend(p);
+            notes.extend(n);
         }
         if !failed("tokens_file") {
             more.extend(check_tokens_file(c));
@@ -78,8 +80,9 @@ fn problem(path: &Path, line: usize, key: &str, msg: String) -> ConfigError {
     }
 }
 
-/// The `listen` address can be bound now.
-fn check_listen(c: &Config) -> Option<ConfigError> {
+/// The `listen` address can be bound now. In use by an lmtally (the service being checked
+/// before a restart) is a note, not a problem.
+fn check_listen(c: &Config) -> (Option<ConfigError>, Option<ConfigError>) {
     let line = c.lines.of("listen");
     let addr = c.listen;
     let what = if line == 0 {
@@ -87,13 +90,45 @@ fn check_listen(c: &Config) -> Option<ConfigError> {
     } else {
         addr.to_string()
     };
-    let e = std::net::TcpListener::bind(addr).err()?;
-    Some(problem(
-        &c.path,
-        line,
-        "listen",
-        bind_message(&what, addr, &e),
-    ))
+    let Err(e) = std::net::TcpListener::bind(addr) else {
+        return (None, None);
+    };
+    if e.kind() == ErrorKind::AddrInUse && answers_as_lmtally(addr) {
+        let msg = format!(
+            "{what}: in use by an lmtally running now (free again when it stops, as in a restart)"
+        );
+        return (None, Some(problem(&c.path, line, "listen", msg)));
+    }
+    let msg = bind_message(&what, addr, &e);
+    (Some(problem(&c.path, line, "listen", msg)), None)
+}
+
+/// Whether an lmtally answers `/healthz` at `addr` (its `Server` header says so), within 1 s.
+pub fn answers_as_lmtally(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let timeout = std::time::Duration::from_secs(1);
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&target, timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.take(4096).read_to_end(&mut buf);
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let head = head.split("\r\n\r\n").next().unwrap_or("");
+    head.starts_with("http/1.1 200") && head.lines().any(|l| l.starts_with("server: lmtally/"))
 }
 
 fn bind_message(what: &str, addr: SocketAddr, e: &std::io::Error) -> String {
@@ -368,6 +403,33 @@ mod tests {
         assert!(r.problems[3].msg.contains("does not exist"));
         // data_dir does not exist yet: a note, not a problem.
         assert!(r.notes.iter().any(|n| n.key == "data_dir"));
+    }
+
+    #[test]
+    fn a_port_held_by_lmtally_is_a_note() {
+        use std::io::{Read, Write};
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let answer = |server: &'static str| {
+            let (mut s, _) = held.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nserver: {server}\r\ncontent-length: 2\r\n\r\nok"
+            );
+        };
+        std::thread::scope(|t| {
+            t.spawn(|| answer("lmtally/0.1.0"));
+            assert!(answers_as_lmtally(addr));
+        });
+        std::thread::scope(|t| {
+            t.spawn(|| answer("nginx"));
+            assert!(!answers_as_lmtally(addr));
+        });
+        // A listener that never answers is not an lmtally.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(!answers_as_lmtally(silent.local_addr().unwrap()));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub const REPORT_PREFIX: &str = "/api/v1/report/users/realtime-count/";
 pub const STATUS_PATH: &str = "/api/v1/status";
 pub const HEALTH_PATH: &str = "/healthz";
 pub const METRICS_PATH: &str = "/metrics";
+/// The `Server` header of `/healthz` answers.
+pub const SERVER_HEADER: &str = concat!("lmtally/", env!("CARGO_PKG_VERSION"));
 /// The token header (HTTP header names are case-insensitive).
 pub const TOKEN_HEADER: &str = "x-auth-token";
 
@@ -299,7 +301,13 @@ where
     let get_like = *method == Method::GET || *method == Method::HEAD;
     if path == HEALTH_PATH {
         return if get_like {
-            response(StatusCode::OK, "text/plain; charset=utf-8", "ok")
+            let mut r = response(StatusCode::OK, "text/plain; charset=utf-8", "ok");
+            // Tells `check-config` that the port it finds in use is an lmtally's.
+            r.headers_mut().insert(
+                warp::http::header::SERVER,
+                HeaderValue::from_static(SERVER_HEADER),
+            );
+            r
         } else {
             method_not_allowed(method, path, "GET, HEAD")
         };

@@ -745,6 +745,18 @@ fn check_config_on_the_example_and_on_a_bad_file() {
     }
     assert!(err.contains("the port is in use"), "{err}");
     assert!(err.contains("4 problem(s)"), "{err}");
+    // The port of a running lmtally (checking before a restart) is a note, not a problem.
+    let d = Daemon::start(&good, &[]);
+    let running = dir.path().join("running.toml");
+    std::fs::write(&running, text.replace("127.0.0.1:0", &d.addr.to_string())).unwrap();
+    let (code, out, err) = check_config(&running);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        err.contains("`listen`: note: ") && err.contains("in use by an lmtally running now"),
+        "{err}"
+    );
+    drop(d);
+
     // The same file is refused by serve (exit 2, every problem named).
     let out = Command::new(BIN)
         .args(["serve", "--config"])
