@@ -133,9 +133,7 @@ pub fn answers_as_lmtally(addr: SocketAddr) -> bool {
 
 fn bind_message(what: &str, addr: SocketAddr, e: &std::io::Error) -> String {
     match e.kind() {
-        ErrorKind::AddrInUse => format!(
-            "{what}: the port is in use (by another program, or by an lmtally already running)"
-        ),
+        ErrorKind::AddrInUse => format!("{what}: the port is in use by another program"),
         ErrorKind::AddrNotAvailable => {
             format!("{what}: {} is not an address of this machine", addr.ip())
         }
