@@ -236,7 +236,7 @@ fn serve(args: &ServeArgs) -> i32 {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {
-                eprintln!("lmtally: {e}");
+                eprintln!("{}lmtally: {e}", crate::logging::error_prefix());
             }
             return 2;
         }
@@ -244,7 +244,7 @@ fn serve(args: &ServeArgs) -> i32 {
     let (tokens, origin) = match auth::load(&config) {
         Ok(t) => t,
         Err(msg) => {
-            eprintln!("lmtally: {msg}");
+            eprintln!("{}lmtally: {msg}", crate::logging::error_prefix());
             return 2;
         }
     };
@@ -255,7 +255,10 @@ fn serve(args: &ServeArgs) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lmtally: cannot start the runtime: {e}");
+            eprintln!(
+                "{}lmtally: cannot start the runtime: {e}",
+                crate::logging::error_prefix()
+            );
             return 1;
         }
     };

@@ -66,6 +66,16 @@ pub fn names(journal_stream: &str, meta: &std::fs::Metadata) -> bool {
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
+/// `<3>` (error priority) when standard error is the journal, else nothing: for the lines written
+/// before or without the logger (a configuration refused by `serve`).
+pub fn error_prefix() -> &'static str {
+    if stderr_is_journal() {
+        "<3>"
+    } else {
+        ""
+    }
+}
+
 /// Installs the logger (once; later calls do nothing).
 pub fn init() {
     use std::io::IsTerminal;

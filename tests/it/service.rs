@@ -905,3 +905,64 @@ fn install_script_places_binary_unit_and_config() {
     let version = Command::new(&bin).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("lmtally "));
 }
+
+#[test]
+fn journald_lines_when_stderr_is_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("lmgrd.log");
+    std::fs::write(&log, log_days(1)).unwrap();
+    let run = |config: &Path| {
+        // Standard error is a file, and JOURNAL_STREAM names it, as systemd does for the journal.
+        let err_path = dir.path().join("stderr");
+        let err = std::fs::File::create(&err_path).unwrap();
+        let m = err.metadata().unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()))
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        (child, err_path)
+    };
+    let config = write_config(dir.path(), "", &[("flexlm01", &[&log])]);
+    let (mut child, err_path) = run(&config);
+    let text = eventually("caught up in the log", || {
+        let t = std::fs::read_to_string(&err_path).unwrap();
+        t.contains("caught up").then_some(t)
+    });
+    signal(child.id(), "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<6>listening on http://127.0.0.1:")),
+        "{text}"
+    );
+    // No timestamps, no colours: journald adds its own.
+    for line in text.lines() {
+        let rest = line
+            .strip_prefix("<6>")
+            .or_else(|| line.strip_prefix("<4>"))
+            .or_else(|| line.strip_prefix("<3>"))
+            .unwrap_or_else(|| panic!("no priority: {line:?}"));
+        assert!(
+            !rest.starts_with("20") && !rest.contains('\u{1b}'),
+            "{line:?}"
+        );
+    }
+    // A refused configuration: error priority.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "bogus = 1\n").unwrap();
+    let (mut child, err_path) = run(&bad);
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    let text = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<3>lmtally: ") && l.contains("`bogus`: unknown key")),
+        "{text}"
+    );
+}
