@@ -290,23 +290,39 @@ fn serve(args: &ServeArgs) -> i32 {
             }
         };
         tracing::info!("listening on http://{}", server.local_addr());
+        // Why the last reading of the logs failed, for STATUS=.
+        let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         manager.notify(&format!(
             "READY=1\n{}",
-            crate::notify::status_message(&progress(&state))
+            crate::notify::status_message(&progress(&state, None))
         ));
 
         // The reader: reads the logs, then again after each reload (requests coalesce).
         let (reload_tx, mut reload_rx) = tokio::sync::watch::channel(0u64);
         let reader_state = state.clone();
+        let reader_failed = failed.clone();
         tokio::spawn(async move {
             loop {
                 reload_rx.borrow_and_update();
+                *reader_failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 let st = reader_state.clone();
-                match tokio::task::spawn_blocking(move || crate::engine::load_once(&st)).await {
-                    Ok(Ok(())) => tracing::info!("every log read: caught up"),
-                    Ok(Err(e)) => tracing::error!("reading the logs failed: {e}"),
-                    Err(e) => tracing::error!("the log reader failed: {e}"),
-                }
+                let error = match tokio::task::spawn_blocking(move || crate::engine::load_once(&st))
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        tracing::info!("every log read: caught up");
+                        None
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!("reading the logs failed: {e}");
+                        Some(e)
+                    }
+                    Err(e) => {
+                        tracing::error!("the log reader failed: {e}");
+                        Some(e.to_string())
+                    }
+                };
+                *reader_failed.lock().unwrap_or_else(|p| p.into_inner()) = error;
                 if reload_rx.changed().await.is_err() {
                     break;
                 }
@@ -318,14 +334,16 @@ fn serve(args: &ServeArgs) -> i32 {
 
         // STATUS= when the progress changes.
         if manager.is_active() {
-            let (st, m) = (state.clone(), manager.clone());
+            let (st, m, failed) = (state.clone(), manager.clone(), failed.clone());
             tokio::spawn(async move {
                 let mut last = String::new();
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
                 loop {
                     tick.tick().await;
                     let s2 = st.clone();
-                    let Ok(text) = tokio::task::spawn_blocking(move || progress(&s2)).await else {
+                    let error = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let work = move || progress(&s2, error.as_deref());
+                    let Ok(text) = tokio::task::spawn_blocking(work).await else {
                         continue;
                     };
                     if text != last {
@@ -406,8 +424,12 @@ fn log_token_origin(n: usize, origin: &crate::server::auth::Origin) {
     }
 }
 
-/// The catch-up progress of `state` for systemd's `STATUS=` (looks at the files' sizes).
-fn progress(state: &crate::state::AppState) -> String {
+/// The catch-up progress of `state` for systemd's `STATUS=` (looks at the files' sizes), or why
+/// the last reading failed.
+fn progress(state: &crate::state::AppState, failed: Option<&str>) -> String {
+    if let Some(e) = failed {
+        return format!("reading the logs failed: {e} (systemctl reload lmtally to try again)");
+    }
     let caught_up = state.caught_up.load(std::sync::atomic::Ordering::SeqCst);
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let files: Vec<(u64, u64)> = match state.files.read() {

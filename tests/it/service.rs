@@ -966,3 +966,29 @@ fn journald_lines_when_stderr_is_the_journal() {
         "{text}"
     );
 }
+
+#[test]
+fn status_tells_a_failed_reading_and_a_reload_retries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("not-yet.log");
+    let config = write_config(dir.path(), "", &[("flexlm01", &[&log])]);
+    let sock_path = dir.path().join("notify.sock");
+    let mut sock = NotifySocket::bind(&sock_path);
+    let d = Daemon::start(&config, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())]);
+    sock.until(Duration::from_secs(10), |m| has_line(m, "READY=1"))
+        .expect("READY=1");
+    let (_, msg) = sock
+        .until(Duration::from_secs(10), |m| {
+            m.starts_with("STATUS=reading the logs failed: ")
+        })
+        .unwrap_or_else(|| panic!("no failure STATUS=: {:?}", sock.got));
+    assert!(msg.contains("not-yet.log"), "{msg}");
+    std::fs::write(&log, log_days(2)).unwrap();
+    signal(d.child.id(), "HUP");
+    sock.until(Duration::from_secs(10), |m| {
+        m.starts_with("STATUS=caught up: 1 log file(s)")
+    })
+    .unwrap_or_else(|| panic!("no caught-up STATUS= after the reload: {:?}", sock.got));
+    let (code, _) = d.stop();
+    assert_eq!(code, Some(0));
+}
