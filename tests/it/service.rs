@@ -148,7 +148,9 @@ impl Daemon {
 
     /// SIGTERM, then the exit status.
     fn stop(mut self) -> (Option<i32>, String) {
-        signal(self.child.id(), "TERM");
+        if self.child.try_wait().unwrap().is_none() {
+            signal(self.child.id(), "TERM");
+        }
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let log = self.log();
@@ -287,7 +289,7 @@ fn ready_status_watchdog_reload_and_stop_notifications() {
     sock.until(Duration::from_secs(10), |m| has_line(m, "READY=1"))
         .expect("READY=1 after the reload");
 
-    // SIGTERM: STOPPING=1, exit 0.
+    // SIGTERM: STOPPING=1, exit 0 (the process is not reaped before stop(): its id stays its own).
     signal(d.child.id(), "TERM");
     sock.until(Duration::from_secs(10), |m| has_line(m, "STOPPING=1"))
         .expect("STOPPING=1");
@@ -302,7 +304,11 @@ fn abstract_notify_socket_and_a_watchdog_meant_for_another_process() {
     let log = dir.path().join("lmgrd.log");
     std::fs::write(&log, log_days(2)).unwrap();
     let config = write_config(dir.path(), "", &[("flexlm01", &[&log])]);
-    let name = format!("lmtally-it-{}-{:?}", std::process::id(), Instant::now());
+    let name = format!(
+        "lmtally-it-{}-{}",
+        std::process::id(),
+        dir.path().file_name().unwrap().to_string_lossy()
+    );
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let mut sock = NotifySocket::of(UnixDatagram::bind_addr(&addr).unwrap());
     let d = Daemon::start(
