@@ -20,30 +20,30 @@ pub struct FileRun {
     pub ingest: FileIngest,
 }
 
-/// Reads a file in 1 MiB chunks.
+/// Reads a file in 1 MiB chunks, into one buffer it keeps.
 pub struct FileSource {
     file: File,
+    buf: Vec<u8>,
 }
 
 impl FileSource {
     pub fn open(path: &Path) -> io::Result<Self> {
-        Ok(FileSource { file: File::open(path)? })
+        Ok(FileSource {
+            file: File::open(path)?,
+            buf: vec![0; 1 << 20],
+        })
     }
 }
 
 impl Source for FileSource {
-    fn read_chunk(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        const CHUNK: usize = 1 << 20;
-        let start = buf.len();
-        buf.resize(start + CHUNK, 0);
+    fn read_chunk(&mut self) -> io::Result<&[u8]> {
         let n = loop {
-            match self.file.read(&mut buf[start..]) {
+            match self.file.read(&mut self.buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r,
+                r => break r?,
             }
         };
-        buf.truncate(start + *n.as_ref().unwrap_or(&0));
-        n
+        Ok(&self.buf[..n])
     }
 }
 
@@ -79,10 +79,11 @@ pub fn tally(servers: &[ServerSpec], opts: Options) -> Result<(Tally, Vec<FileRu
     }
     for (server, (spec, mut sources)) in servers.iter().zip(opened).enumerate() {
         let mut files: Vec<FileIngest> = spec.files.iter().map(|_| FileIngest::new()).collect();
-        t.ingest_server(server, &mut sources, &mut files).map_err(|error| PathError {
-            path: spec.files.first().cloned().unwrap_or_default(),
-            error,
-        })?;
+        t.ingest_server(server, &mut sources, &mut files)
+            .map_err(|error| PathError {
+                path: spec.files.first().cloned().unwrap_or_default(),
+                error,
+            })?;
         for (path, ingest) in spec.files.iter().zip(files) {
             runs.push(FileRun {
                 server,

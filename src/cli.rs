@@ -1,4 +1,4 @@
-//! The command line: `lmtally report` (and, in their modules, the daemon's commands).
+//! The command line: `lmtally report` and `lmtally serve`.
 
 use crate::batch::{self, ServerSpec};
 use crate::core::report::Snapshot;
@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "lmtally", version, about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs")]
+#[command(
+    name = "lmtally",
+    version,
+    about = "Exact Realtime Users Count from FlexLM / FlexNet debug logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +25,21 @@ pub struct Cli {
 pub enum Command {
     /// Read log files once and write the report body (what the endpoint returns).
     Report(ReportArgs),
+    /// Run the daemon: read the configured logs and serve the report API.
+    Serve(ServeArgs),
+    /// Check a configuration file and this machine against it; exit 0 only when all is well.
+    ///
+    /// Besides every key and value, it checks that each log pattern's directory exists and can be
+    /// read, the `listen` port is free, `tokens_file` can be read and `data_dir` written. Every
+    /// problem is printed, one a line: FILE:LINE: `key`: message.
+    CheckConfig(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -67,7 +86,9 @@ pub struct ReportArgs {
 }
 
 fn parse_server(s: &str) -> Result<ServerSpec, String> {
-    let (name, paths) = s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
+    let (name, paths) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NAME=PATH[,PATH...]"))?;
     if name.is_empty() {
         return Err(format!("'{s}': the server name is empty"));
     }
@@ -110,9 +131,18 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
             }
             // One line, naming the argument.
             let text = e.to_string();
@@ -129,7 +159,342 @@ pub fn main() -> i32 {
                 2
             }
         },
+        Command::Serve(args) => serve(&args),
+        Command::CheckConfig(args) => check_config(&args),
     }
+}
+
+/// `lmtally check-config`: problems and notes on standard error (`FILE:LINE: `key`: message`),
+/// a summary on standard output when all is well; exit 0 when all is well, else 2.
+fn check_config(args: &ServeArgs) -> i32 {
+    let report = crate::check::check_file(&args.config);
+    for p in &report.problems {
+        eprintln!("{p}");
+    }
+    for n in &report.notes {
+        let mut n = n.clone();
+        n.msg = format!("note: {}", n.msg);
+        eprintln!("{n}");
+    }
+    match (&report.config, report.ok()) {
+        (Some(c), true) => {
+            let files: usize = c.resolve_logs().iter().map(|s| s.files.len()).sum();
+            println!(
+                "{}: ok ({} license server(s), {} log file(s) now, listen {})",
+                args.config.display(),
+                c.servers.len(),
+                files,
+                c.listen
+            );
+            0
+        }
+        _ => {
+            eprintln!(
+                "lmtally: {}: {} problem(s)",
+                args.config.display(),
+                report.problems.len()
+            );
+            2
+        }
+    }
+}
+
+/// Logs on standard error, journald-friendly under systemd; the filter comes from `RUST_LOG`
+/// (default `info`). See [`crate::logging`].
+fn init_logging() {
+    crate::logging::init();
+}
+
+/// Registers SIGINT and SIGTERM now (so that a signal that comes early is not lost, nor kills the
+/// process); the future resolves on the first of them. Needs a runtime.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+    })
+}
+
+/// `lmtally serve`: configuration and tokens first (every problem printed, exit 2), then the
+/// listener is bound (so `/api/v1/status` answers `caught_up: false` while the logs are read),
+/// systemd is told `READY=1`, then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0);
+/// SIGHUP reloads the tokens and the server list (see [`reload`]).
+///
+/// Under systemd (`Type=notify`): `READY=1` once the listener is bound, `STATUS=` with the
+/// catch-up progress, `WATCHDOG=1` at half of `WATCHDOG_USEC` while the shared state is sound,
+/// `RELOADING=1`/`READY=1` around a reload, `STOPPING=1` on the way out.
+fn serve(args: &ServeArgs) -> i32 {
+    use crate::notify::Manager;
+    use crate::server::{auth, Ctx, Server};
+    use std::sync::Arc;
+    init_logging();
+    let config = match crate::config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{}lmtally: {e}", crate::logging::error_prefix());
+            }
+            return 2;
+        }
+    };
+    let (tokens, origin) = match auth::load(&config) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("{}lmtally: {msg}", crate::logging::error_prefix());
+            return 2;
+        }
+    };
+    log_token_origin(tokens.len(), &origin);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!(
+                "{}lmtally: cannot start the runtime: {e}",
+                crate::logging::error_prefix()
+            );
+            return 1;
+        }
+    };
+    let manager = Arc::new(Manager::from_env());
+    let listen = config.listen;
+    let state = Arc::new(crate::state::AppState::new(config));
+    let ctx = Arc::new(Ctx::new(state.clone(), tokens));
+    let config_path = args.config.clone();
+    let code = runtime.block_on(async move {
+        let stop = match stop_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch for SIGINT/SIGTERM: {e}");
+                return 1;
+            }
+        };
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch for SIGHUP: {e}");
+                return 1;
+            }
+        };
+        let server = match Server::bind(listen, ctx.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot listen on {listen}: {e}");
+                return 1;
+            }
+        };
+        tracing::info!("listening on http://{}", server.local_addr());
+        // Why the last reading of the logs failed, for STATUS=.
+        let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        manager.notify(&format!(
+            "READY=1\n{}",
+            crate::notify::status_message(&progress(&state, None))
+        ));
+
+        // The reader: reads the logs, then again after each reload (requests coalesce).
+        let (reload_tx, mut reload_rx) = tokio::sync::watch::channel(0u64);
+        let reader_state = state.clone();
+        let reader_failed = failed.clone();
+        tokio::spawn(async move {
+            loop {
+                reload_rx.borrow_and_update();
+                *reader_failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let st = reader_state.clone();
+                let error = match tokio::task::spawn_blocking(move || crate::engine::load_once(&st))
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        tracing::info!("every log read: caught up");
+                        None
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!("reading the logs failed: {e}");
+                        Some(e)
+                    }
+                    Err(e) => {
+                        tracing::error!("the log reader failed: {e}");
+                        Some(e.to_string())
+                    }
+                };
+                *reader_failed.lock().unwrap_or_else(|p| p.into_inner()) = error;
+                if reload_rx.changed().await.is_err() {
+                    break;
+                }
+                reader_state
+                    .caught_up
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+
+        // STATUS= when the progress changes.
+        if manager.is_active() {
+            let (st, m, failed) = (state.clone(), manager.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut last = String::new();
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let s2 = st.clone();
+                    let error = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let work = move || progress(&s2, error.as_deref());
+                    let Ok(text) = tokio::task::spawn_blocking(work).await else {
+                        continue;
+                    };
+                    if text != last {
+                        m.notify(&crate::notify::status_message(&text));
+                        last = text;
+                    }
+                }
+            });
+        }
+
+        // WATCHDOG=1 while the runtime runs and the shared state is sound.
+        if let (true, Some(every)) = (manager.is_active(), crate::notify::watchdog_from_env()) {
+            let (st, m) = (state.clone(), manager.clone());
+            tracing::info!("systemd watchdog: a ping every {} ms", every.as_millis());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                let mut sick = false;
+                loop {
+                    tick.tick().await;
+                    if st.tally.is_poisoned() || st.files.is_poisoned() {
+                        if !sick {
+                            tracing::error!(
+                                "the log reader died holding the shared state: no more watchdog \
+                                 pings, so that systemd restarts lmtally"
+                            );
+                            sick = true;
+                        }
+                        continue;
+                    }
+                    m.notify("WATCHDOG=1");
+                }
+            });
+        }
+
+        // SIGHUP: reload.
+        {
+            let (ctx, m) = (ctx.clone(), manager.clone());
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    m.notify(&crate::notify::reloading_message());
+                    let (c, p) = (ctx.clone(), config_path.clone());
+                    let reloaded = tokio::task::spawn_blocking(move || reload(&p, &c))
+                        .await
+                        .unwrap_or(false);
+                    if reloaded {
+                        reload_tx.send_modify(|n| *n += 1);
+                    }
+                    m.notify("READY=1");
+                }
+            });
+        }
+
+        let m = manager.clone();
+        server
+            .run(async move {
+                stop.await;
+                m.notify("STOPPING=1");
+            })
+            .await;
+        tracing::info!("stopped");
+        0
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
+}
+
+fn log_token_origin(n: usize, origin: &crate::server::auth::Origin) {
+    use crate::server::auth::Origin;
+    match origin {
+        Origin::Configured => tracing::info!("{n} API token(s) configured"),
+        Origin::Existing(p) => {
+            tracing::info!("no token configured: using the token in {}", p.display())
+        }
+        Origin::Generated(p) => tracing::info!(
+            "no token configured: wrote a new random token to {} (mode 0600)",
+            p.display()
+        ),
+    }
+}
+
+/// The catch-up progress of `state` for systemd's `STATUS=` (looks at the files' sizes), or why
+/// the last reading failed.
+fn progress(state: &crate::state::AppState, failed: Option<&str>) -> String {
+    if let Some(e) = failed {
+        return format!("reading the logs failed: {e} (systemctl reload lmtally to try again)");
+    }
+    let caught_up = state.caught_up.load(std::sync::atomic::Ordering::SeqCst);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let files: Vec<(u64, u64)> = match state.files.read() {
+        Ok(files) => files
+            .iter()
+            .map(|f| (f.bytes_read, size(&f.path).max(f.bytes_read)))
+            .collect(),
+        Err(_) => return "the log reader failed".to_string(),
+    };
+    let specs = state.resolve_logs();
+    let listed = if files.is_empty() {
+        let paths: Vec<&std::path::PathBuf> = specs.iter().flat_map(|s| &s.files).collect();
+        (paths.len(), paths.iter().map(|p| size(p)).sum())
+    } else {
+        (0, 0)
+    };
+    crate::notify::progress_text(caught_up, &files, listed, specs.len())
+}
+
+/// SIGHUP: reads the configuration file again and, if it is valid and its tokens can be
+/// loaded, applies the new tokens at once and the new server list (the reader then reads the
+/// logs again; the report keeps its data until the new reading is done). Anything else that
+/// changed is logged as needing a restart. A bad file changes nothing: every problem is logged.
+/// Returns whether the reload was applied.
+pub fn reload(path: &std::path::Path, ctx: &crate::server::Ctx) -> bool {
+    use crate::server::auth;
+    tracing::info!("SIGHUP: reloading {}", path.display());
+    let new = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                "SIGHUP: {} problem(s) in {}: nothing reloaded, the running configuration stays",
+                errors.len(),
+                path.display()
+            );
+            return false;
+        }
+    };
+    let (tokens, origin) = match auth::load(&new) {
+        Ok(t) => t,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            tracing::error!("SIGHUP: nothing reloaded, the running configuration stays");
+            return false;
+        }
+    };
+    log_token_origin(tokens.len(), &origin);
+    ctx.set_tokens(tokens);
+    let changed = ctx.state.set_servers(new.servers.clone());
+    tracing::info!(
+        "SIGHUP: tokens reloaded; {} license server(s){}; reading the logs again",
+        new.servers.len(),
+        if changed { " (changed)" } else { "" }
+    );
+    let restart = ctx.state.config.restart_only_changes(&new);
+    if !restart.is_empty() {
+        tracing::warn!(
+            "SIGHUP: {} changed: not applied until lmtally is restarted",
+            restart.join(", ")
+        );
+    }
+    true
 }
 
 /// `--server` options naming the same server add files to it, in order.
@@ -152,7 +517,10 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         for f in &s.files {
             let canon = std::fs::canonicalize(f).map_err(|e| format!("{}: {e}", f.display()))?;
             if !seen.insert(canon) {
-                return Err(format!("{}: listed more than once (each file belongs to one server)", f.display()));
+                return Err(format!(
+                    "{}: listed more than once (each file belongs to one server)",
+                    f.display()
+                ));
             }
         }
     }
@@ -166,7 +534,13 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         let mut err = std::io::stderr().lock();
         for run in &runs {
             let s = &run.ingest.stats;
-            let _ = write!(err, "{} (server {}): lines {}", run.path.display(), servers[run.server].name, s.lines);
+            let _ = write!(
+                err,
+                "{} (server {}): lines {}",
+                run.path.display(),
+                servers[run.server].name,
+                s.lines
+            );
             for k in UsageKind::ALL {
                 let _ = write!(err, ", {} {}", k.name(), s.kind(k));
             }
@@ -194,7 +568,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         Some(path) => std::fs::write(path, &body).map_err(|e| format!("{}: {e}", path.display())),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&body).and_then(|_| out.flush()).map_err(|e| format!("standard output: {e}"))
+            out.write_all(&body)
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("standard output: {e}"))
         }
     }
 }

@@ -34,6 +34,35 @@ pub struct Config {
     /// Serve `/metrics` without a token.
     pub metrics_public: bool,
     pub servers: Vec<ServerConfig>,
+    /// Where the keys that were given are in the file (for checks made after parsing).
+    pub lines: KeyLines,
+}
+
+/// The lines (1-based) of the keys of a configuration file, for messages about values that
+/// parsed but turn out to be unusable (`check-config`: an unreadable log directory, a port in
+/// use). A key that was not given has no line (0).
+#[derive(Clone, Debug, Default)]
+pub struct KeyLines {
+    top: Vec<(String, usize)>,
+    /// One per entry of [`Config::servers`], in the same order.
+    pub servers: Vec<ServerLines>,
+}
+
+/// Where a `[[server]]` is: its table header and each of its `logs` patterns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerLines {
+    pub table: usize,
+    pub logs: Vec<usize>,
+}
+
+impl KeyLines {
+    /// The line of a top-level key, 0 when it was not given.
+    pub fn of(&self, key: &str) -> usize {
+        self.top
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |&(_, l)| l)
+    }
 }
 
 /// One problem in a configuration file.
@@ -52,7 +81,13 @@ impl fmt::Display for ConfigError {
             (0, true) => write!(f, "{}: {}", self.path.display(), self.msg),
             (0, false) => write!(f, "{}: `{}`: {}", self.path.display(), self.key, self.msg),
             (l, true) => write!(f, "{}:{l}: {}", self.path.display(), self.msg),
-            (l, false) => write!(f, "{}:{l}: `{}`: {}", self.path.display(), self.key, self.msg),
+            (l, false) => write!(
+                f,
+                "{}:{l}: `{}`: {}",
+                self.path.display(),
+                self.key,
+                self.msg
+            ),
         }
     }
 }
@@ -97,32 +132,55 @@ impl Config {
         }
     }
 
+    /// The keys whose change a SIGHUP does not apply (a restart does): all but `tokens`,
+    /// `tokens_file` and the `[[server]]` list. Those of `new` that differ from `self`.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut check = |key: &'static str, same: bool| {
+            if !same {
+                v.push(key);
+            }
+        };
+        check("listen", self.listen == new.listen);
+        check("data_dir", self.data_dir == new.data_dir);
+        check(
+            "licensing_model",
+            self.licensing_model == new.licensing_model,
+        );
+        check("user_identity", self.user_identity == new.user_identity);
+        check("fold_case", self.fold_case == new.fold_case);
+        check(
+            "count_unsupported_as_denial",
+            self.count_unsupported_as_denial == new.count_unsupported_as_denial,
+        );
+        check("timezone", self.timezone == new.timezone);
+        check(
+            "poll_interval_ms",
+            self.poll_interval_ms == new.poll_interval_ms,
+        );
+        check("metrics_public", self.metrics_public == new.metrics_public);
+        v
+    }
+
     /// The servers with their patterns expanded to the files that exist now: a plain path is
     /// kept as it is (it may appear later), a glob gives its matches in name order. A file
     /// matched twice keeps its first place.
     pub fn resolve_logs(&self) -> Vec<ServerSpec> {
-        let mut seen = std::collections::HashSet::new();
-        self.servers
-            .iter()
-            .map(|s| {
-                let mut files = Vec::new();
-                for pattern in &s.logs {
-                    for f in expand(pattern) {
-                        if seen.insert(f.clone()) {
-                            files.push(f);
-                        }
-                    }
-                }
-                ServerSpec {
-                    name: s.name.clone(),
-                    files,
-                }
-            })
-            .collect()
+        resolve_servers(&self.servers)
     }
 
     /// Parses and checks configuration text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        match Config::parse_partial(text, path) {
+            (Some(c), errors) if errors.is_empty() => Ok(c),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// Parses configuration text, keeping what is valid: every problem, and (unless the text is
+    /// not TOML at all) the configuration with defaults in place of the values in error and
+    /// without the `[[server]]` entries in error. `check-config` checks the valid values further.
+    pub fn parse_partial(text: &str, path: &Path) -> (Option<Config>, Vec<ConfigError>) {
         let mut p = Checker {
             text,
             path,
@@ -134,9 +192,44 @@ impl Config {
                 let line = e.span().map_or(0, |s| p.line_of(s.start));
                 let msg = e.message().to_string();
                 p.error(line, "", &format!("not valid TOML: {msg}"));
-                return Err(p.errors);
+                return (None, p.errors);
             }
         };
+        let c = p.config(&table, path);
+        let mut errors = p.errors;
+        // In file order; problems that are not on a line last.
+        errors.sort_by_key(|e| (e.line == 0, e.line));
+        (Some(c), errors)
+    }
+}
+
+/// The servers with their patterns expanded to the files that exist now (see
+/// [`Config::resolve_logs`]).
+pub fn resolve_servers(servers: &[ServerConfig]) -> Vec<ServerSpec> {
+    let mut seen = std::collections::HashSet::new();
+    servers
+        .iter()
+        .map(|s| {
+            let mut files = Vec::new();
+            for pattern in &s.logs {
+                for f in expand(pattern) {
+                    if seen.insert(f.clone()) {
+                        files.push(f);
+                    }
+                }
+            }
+            ServerSpec {
+                name: s.name.clone(),
+                files,
+            }
+        })
+        .collect()
+}
+
+impl Checker<'_> {
+    /// The configuration of a parsed TOML table; problems go to `self.errors`.
+    fn config(&mut self, table: &toml::Spanned<DeTable<'_>>, path: &Path) -> Config {
+        let p = self;
         let mut c = Config {
             path: path.to_path_buf(),
             listen: "127.0.0.1:8080".parse().expect("a valid address"),
@@ -151,18 +244,24 @@ impl Config {
             poll_interval_ms: None,
             metrics_public: false,
             servers: Vec::new(),
+            lines: KeyLines::default(),
         };
         let mut saw_servers = false;
         for (k, v) in table.get_ref() {
             let key = k.get_ref().as_ref();
             let line = p.line_of(k.span().start);
             let val = v.get_ref();
+            c.lines.top.push((key.to_string(), line));
             match key {
                 "listen" => {
                     if let Some(s) = p.string(line, key, val) {
                         match s.parse::<SocketAddr>() {
                             Ok(a) => c.listen = a,
-                            Err(_) => p.error(line, key, &format!("'{s}' is not an address:port such as 127.0.0.1:8080")),
+                            Err(_) => p.error(
+                                line,
+                                key,
+                                &format!("'{s}' is not an address:port such as 127.0.0.1:8080"),
+                            ),
                         }
                     }
                 }
@@ -191,24 +290,39 @@ impl Config {
                         match s {
                             "user" => c.user_identity = UserIdentity::User,
                             "user@host" => c.user_identity = UserIdentity::UserAtHost,
-                            _ => p.error(line, key, &format!("'{s}' is not \"user\" or \"user@host\"")),
+                            _ => p.error(
+                                line,
+                                key,
+                                &format!("'{s}' is not \"user\" or \"user@host\""),
+                            ),
                         }
                     }
                 }
                 "fold_case" => c.fold_case = p.boolean(line, key, val).unwrap_or(false),
-                "count_unsupported_as_denial" => c.count_unsupported_as_denial = p.boolean(line, key, val).unwrap_or(false),
+                "count_unsupported_as_denial" => {
+                    c.count_unsupported_as_denial = p.boolean(line, key, val).unwrap_or(false)
+                }
                 "metrics_public" => c.metrics_public = p.boolean(line, key, val).unwrap_or(false),
                 "timezone" => {
                     if let Some(s) = p.string(line, key, val) {
                         match s.parse::<chrono_tz::Tz>() {
                             Ok(tz) => c.timezone = Some(tz),
-                            Err(_) => p.error(line, key, &format!("'{s}' is not an IANA time zone name such as Europe/Madrid")),
+                            Err(_) => p.error(
+                                line,
+                                key,
+                                &format!(
+                                    "'{s}' is not an IANA time zone name such as Europe/Madrid"
+                                ),
+                            ),
                         }
                     }
                 }
                 "tokens" => {
                     if let Some(items) = p.strings(line, key, val) {
-                        if items.iter().any(|t| t.trim().is_empty() || t.chars().any(char::is_whitespace)) {
+                        if items
+                            .iter()
+                            .any(|t| t.trim().is_empty() || t.chars().any(char::is_whitespace))
+                        {
                             p.error(line, key, "a token must not be empty or contain blanks");
                         } else {
                             c.tokens = items;
@@ -221,11 +335,21 @@ impl Config {
                     }
                 }
                 "poll_interval_ms" => match val {
-                    DeValue::Integer(i) => match u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                        Ok(n) if (10..=3_600_000).contains(&n) => c.poll_interval_ms = Some(n),
-                        _ => p.error(line, key, "must be a whole number of milliseconds from 10 to 3600000"),
-                    },
-                    _ => p.error(line, key, "must be a whole number of milliseconds from 10 to 3600000"),
+                    DeValue::Integer(i) => {
+                        match u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                            Ok(n) if (10..=3_600_000).contains(&n) => c.poll_interval_ms = Some(n),
+                            _ => p.error(
+                                line,
+                                key,
+                                "must be a whole number of milliseconds from 10 to 3600000",
+                            ),
+                        }
+                    }
+                    _ => p.error(
+                        line,
+                        key,
+                        "must be a whole number of milliseconds from 10 to 3600000",
+                    ),
                 },
                 "server" => {
                     saw_servers = true;
@@ -239,11 +363,16 @@ impl Config {
                             p.error(iline, key, "must be an array of tables: write [[server]]");
                             continue;
                         };
-                        if let Some(s) = p.server(iline, t) {
+                        if let Some((s, lines)) = p.server(iline, t) {
                             if c.servers.iter().any(|o| o.name == s.name) {
-                                p.error(iline, "server.name", &format!("'{}' is used by another [[server]]", s.name));
+                                p.error(
+                                    iline,
+                                    "server.name",
+                                    &format!("'{}' is used by another [[server]]", s.name),
+                                );
                             } else {
                                 c.servers.push(s);
+                                c.lines.servers.push(lines);
                             }
                         }
                     }
@@ -252,15 +381,13 @@ impl Config {
             }
         }
         if !saw_servers {
-            p.error(0, "server", "no [[server]]: name at least one license server and its logs");
+            p.error(
+                0,
+                "server",
+                "no [[server]]: name at least one license server and its logs",
+            );
         }
-        // In file order; problems that are not on a line last.
-        p.errors.sort_by_key(|e| (e.line == 0, e.line));
-        if p.errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(p.errors)
-        }
+        c
     }
 }
 
@@ -270,7 +397,10 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
         return vec![PathBuf::from(pattern)];
     }
     let mut v: Vec<PathBuf> = match glob::glob(pattern) {
-        Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
+        Ok(paths) => paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -285,7 +415,10 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        1 + self.text.as_bytes()[..offset.min(self.text.len())].iter().filter(|&&b| b == b'\n').count()
+        1 + self.text.as_bytes()[..offset.min(self.text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
     }
 
     fn error(&mut self, line: usize, key: &str, msg: &str) {
@@ -301,7 +434,11 @@ impl Checker<'_> {
         match v {
             DeValue::String(s) => Some(s.as_ref()),
             other => {
-                self.error(line, key, &format!("must be a string, not {}", other.type_str()));
+                self.error(
+                    line,
+                    key,
+                    &format!("must be a string, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -311,7 +448,11 @@ impl Checker<'_> {
         match v {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                self.error(line, key, &format!("must be true or false, not {}", other.type_str()));
+                self.error(
+                    line,
+                    key,
+                    &format!("must be true or false, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -336,9 +477,13 @@ impl Checker<'_> {
         Some(out)
     }
 
-    fn server(&mut self, line: usize, t: &DeTable<'_>) -> Option<ServerConfig> {
+    fn server(&mut self, line: usize, t: &DeTable<'_>) -> Option<(ServerConfig, ServerLines)> {
         let mut name = None;
         let mut logs = None;
+        let mut lines = ServerLines {
+            table: line,
+            logs: Vec::new(),
+        };
         let mut ok = true;
         for (k, v) in t {
             let key = k.get_ref().as_ref();
@@ -355,10 +500,23 @@ impl Checker<'_> {
                 },
                 "logs" => match self.strings(kline, &full, v.get_ref()) {
                     Some(l) if l.is_empty() || l.iter().any(String::is_empty) => {
-                        self.error(kline, &full, "must list at least one path or glob, none empty");
+                        self.error(
+                            kline,
+                            &full,
+                            "must list at least one path or glob, none empty",
+                        );
                         ok = false;
                     }
-                    Some(l) => logs = Some(l),
+                    Some(l) => {
+                        lines.logs = match v.get_ref() {
+                            DeValue::Array(a) => a
+                                .iter()
+                                .map(|item| self.line_of(item.span().start))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        logs = Some(l)
+                    }
                     None => ok = false,
                 },
                 _ => {
@@ -373,11 +531,11 @@ impl Checker<'_> {
         if logs.is_none() && ok {
             self.error(line, "server.logs", "missing");
         }
-        Some(ServerConfig {
+        let server = ServerConfig {
             name: name?,
             logs: logs?,
-        })
-        .filter(|_| ok)
+        };
+        ok.then_some((server, lines))
     }
 }
 
@@ -436,9 +594,69 @@ logs = ["/var/log/flexlm/lmgrd.log", "/var/log/flexlm/*.dl"]
         let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
         assert_eq!(
             got,
-            vec![(1, "listen"), (2, "bogus"), (3, "licensing_model"), (4, "timezone"), (7, "server.logs"), (8, "server.extra")]
+            vec![
+                (1, "listen"),
+                (2, "bogus"),
+                (3, "licensing_model"),
+                (4, "timezone"),
+                (7, "server.logs"),
+                (8, "server.extra")
+            ]
         );
-        assert!(errs[1].to_string().starts_with("test.toml:2: `bogus`: unknown key"));
+        assert!(errs[1]
+            .to_string()
+            .starts_with("test.toml:2: `bogus`: unknown key"));
+    }
+
+    #[test]
+    fn lines_of_keys_and_log_patterns() {
+        let c = parse(
+            "# comment\nlisten = \"127.0.0.1:1\"\n\n[[server]]\nname = \"a\"\nlogs = [\n  \"/x\",\n  \"/y/*.log\",\n]\n[[server]]\nname = \"b\"\nlogs = [\"/z\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.lines.of("listen"), 2);
+        assert_eq!(c.lines.of("tokens_file"), 0);
+        assert_eq!(
+            c.lines.servers,
+            vec![
+                ServerLines {
+                    table: 4,
+                    logs: vec![7, 8]
+                },
+                ServerLines {
+                    table: 10,
+                    logs: vec![12]
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_parse_keeps_the_valid_values() {
+        let (c, errs) = Config::parse_partial(
+            "listen = \"127.0.0.1:9\"\ndata_dir = 5\n[[server]]\nname = \"a\"\nlogs = [\"/x\"]\n[[server]]\nname = \"b\"\nlogs = 3\n",
+            Path::new("t.toml"),
+        );
+        let c = c.unwrap();
+        assert_eq!(c.listen.port(), 9);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/lmtally"));
+        assert_eq!(c.servers.len(), 1);
+        assert_eq!(c.lines.servers.len(), 1);
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, vec!["data_dir", "server.logs"]);
+        let (none, errs) = Config::parse_partial("a = = 1\n", Path::new("t.toml"));
+        assert!(none.is_none() && errs.len() == 1);
+    }
+
+    #[test]
+    fn changes_that_need_a_restart() {
+        let a = parse("tokens = [\"x\"]\n[[server]]\nname = \"a\"\nlogs = [\"/x\"]\n").unwrap();
+        let b = parse(
+            "tokens = [\"y\"]\nfold_case = true\nlisten = \"127.0.0.1:9\"\n[[server]]\nname = \"b\"\nlogs = [\"/y\"]\n",
+        )
+        .unwrap();
+        assert_eq!(a.restart_only_changes(&a), Vec::<&str>::new());
+        assert_eq!(a.restart_only_changes(&b), vec!["listen", "fold_case"]);
     }
 
     #[test]

@@ -6,10 +6,13 @@ use crate::batch;
 use crate::state::{AppState, FileStatus};
 use std::sync::atomic::Ordering;
 
-/// Reads every configured log to its end into `state` and marks it caught up.
+/// Reads every configured log to its end into `state` and marks it caught up. The tally and
+/// the files' status are replaced only at the end, so a second run (after SIGHUP changed the
+/// servers) leaves the report as it was until it is done.
 pub fn load_once(state: &AppState) -> Result<(), String> {
-    let specs = state.config.resolve_logs();
-    let (mut tally, runs) = batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
+    let specs = state.resolve_logs();
+    let (mut tally, runs) =
+        batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
     tally.agg.settle();
     let files = runs
         .into_iter()

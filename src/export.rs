@@ -77,7 +77,10 @@ fn json_str(out: &mut String, s: &str) {
 /// `{"success":true,"msg":"","code":null,"totalCount":N,"data":[...]}` with a newline.
 pub fn json_body(rows: &[Row], total_count: usize) -> String {
     let mut out = String::with_capacity(64 + rows.len() * 72);
-    let _ = write!(out, "{{\"success\":true,\"msg\":\"\",\"code\":null,\"totalCount\":{total_count},\"data\":[");
+    let _ = write!(
+        out,
+        "{{\"success\":true,\"msg\":\"\",\"code\":null,\"totalCount\":{total_count},\"data\":["
+    );
     for (i, r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -100,7 +103,7 @@ pub fn json_body(rows: &[Row], total_count: usize) -> String {
 pub fn error_body(status: u16, msg: &str) -> String {
     let mut out = String::from("{\"success\":false,\"msg\":");
     json_str(&mut out, msg);
-    let _ = write!(out, ",\"code\":{status},\"totalCount\":0,\"data\":[]}}\n");
+    let _ = writeln!(out, ",\"code\":{status},\"totalCount\":0,\"data\":[]}}");
     out
 }
 
@@ -150,12 +153,15 @@ pub fn xlsx_body(rows: &[Row], cols: &[Col], report_name: &str) -> Result<Vec<u8
     let name = sheet_name(report_name);
     if ws.set_name(&name).is_err() {
         // Names Excel reserves ("History") or that are blank: keep the report usable.
-        ws.set_name("Realtime Users Count").map_err(|e| e.to_string())?;
+        ws.set_name("Realtime Users Count")
+            .map_err(|e| e.to_string())?;
     }
     let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
     for (c, col) in cols.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, col.full_name(), &bold).map_err(err)?;
-        ws.set_column_width(c as u16, if *col == Col::Ucd { 12 } else { 17 }).map_err(err)?;
+        ws.write_string_with_format(0, c as u16, col.full_name(), &bold)
+            .map_err(err)?;
+        ws.set_column_width(c as u16, if *col == Col::Ucd { 12 } else { 17 })
+            .map_err(err)?;
     }
     for (i, r) in rows.iter().enumerate() {
         let row = i as u32 + 1;
@@ -167,7 +173,8 @@ pub fn xlsx_body(rows: &[Row], cols: &[Col], report_name: &str) -> Result<Vec<u8
                 None => {
                     let (y, m, d) = to_ymd(r.date);
                     let dt = ExcelDateTime::from_ymd(y as u16, m as u8, d as u8).map_err(err)?;
-                    ws.write_datetime_with_format(row, c as u16, &dt, &date_fmt).map_err(err)?;
+                    ws.write_datetime_with_format(row, c as u16, &dt, &date_fmt)
+                        .map_err(err)?;
                 }
             }
         }

@@ -58,7 +58,13 @@ impl<P> Dater<P> {
     /// the payload. Calls `emit(day, time, payload)` for every line that gets its date, in file
     /// order: nothing while the file has no anchor yet; at its first anchor, all the held lines
     /// and then the anchor line.
-    pub fn push(&mut self, time: u32, anchor: Option<Day>, payload: P, emit: &mut impl FnMut(Day, u32, P)) {
+    pub fn push(
+        &mut self,
+        time: u32,
+        anchor: Option<Day>,
+        payload: P,
+        emit: &mut impl FnMut(Day, u32, P),
+    ) {
         match (anchor, self.cursor) {
             (Some(day), cursor) => {
                 if cursor.is_none() {
@@ -89,7 +95,12 @@ impl<P> Dater<P> {
 
     /// Dates the held lines backward from the first anchor (the mirror rule) and emits them in
     /// file order.
-    fn release_pending(&mut self, anchor_day: Day, anchor_time: u32, emit: &mut impl FnMut(Day, u32, P)) {
+    fn release_pending(
+        &mut self,
+        anchor_day: Day,
+        anchor_time: u32,
+        emit: &mut impl FnMut(Day, u32, P),
+    ) {
         if self.pending.is_empty() {
             return;
         }
@@ -134,8 +145,15 @@ mod tests {
     #[test]
     fn forward_midnight_pass() {
         // 23:59:50 on day 100, then 0:00:05: 5 s < 23:59:50 - 3 h, so day 101.
-        let out = run(&[(hms(23, 0, 0), Some(100)), (hms(23, 59, 50), None), (hms(0, 0, 5), None)]);
-        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), vec![100, 100, 101]);
+        let out = run(&[
+            (hms(23, 0, 0), Some(100)),
+            (hms(23, 59, 50), None),
+            (hms(0, 0, 5), None),
+        ]);
+        assert_eq!(
+            out.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![100, 100, 101]
+        );
     }
 
     #[test]
@@ -148,7 +166,10 @@ mod tests {
             (hms(7, 1, 0), None),
             (hms(6, 59, 0), None),
         ]);
-        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), vec![100, 100, 100, 101]);
+        assert_eq!(
+            out.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![100, 100, 100, 101]
+        );
     }
 
     #[test]
@@ -167,14 +188,24 @@ mod tests {
             (hms(23, 59, 58), None),
             (hms(0, 0, 7), None),
         ]);
-        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), vec![100, 101, 100, 101]);
+        assert_eq!(
+            out.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![100, 101, 100, 101]
+        );
     }
 
     #[test]
     fn anchor_resets_date_and_high_water() {
         // An anchor may move the date anywhere, even backwards, and sets T to its own time.
-        let out = run(&[(hms(12, 0, 0), Some(100)), (hms(8, 0, 0), Some(50)), (hms(9, 0, 0), None)]);
-        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), vec![100, 50, 50]);
+        let out = run(&[
+            (hms(12, 0, 0), Some(100)),
+            (hms(8, 0, 0), Some(50)),
+            (hms(9, 0, 0), None),
+        ]);
+        assert_eq!(
+            out.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![100, 50, 50]
+        );
     }
 
     #[test]
@@ -206,7 +237,10 @@ mod tests {
             (hms(23, 59, 59), None),
             (hms(0, 0, 10), Some(100)),
         ]);
-        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), vec![99, 100, 99, 100]);
+        assert_eq!(
+            out.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![99, 100, 99, 100]
+        );
     }
 
     #[test]

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn bom_removed_only_at_start() {
         let out = frame(&[b"\xEF\xBB", b"\xBFa\n\xEF\xBB\xBFb\n"]);
-        assert_eq!(out, vec![Some(b"a".to_vec()), Some(b"\xEF\xBB\xBFb".to_vec())]);
+        assert_eq!(
+            out,
+            vec![Some(b"a".to_vec()), Some(b"\xEF\xBB\xBFb".to_vec())]
+        );
     }
 
     #[test]

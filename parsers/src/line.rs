@@ -17,8 +17,9 @@ type R<'a, O> = IResult<&'a [u8], O, ()>;
 pub const MAX_LINE: usize = 65_536;
 
 /// The kind of a usage message (2.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum UsageKind {
     Out,
     In,
@@ -122,13 +123,34 @@ fn num(min: usize, max: usize) -> impl Fn(&[u8]) -> R<'_, u32> {
     }
 }
 
-/// `H:MM:SS` or `HH:MM:SS` with range checks, as seconds of the day.
+/// `H:MM:SS` or `HH:MM:SS` with range checks, as seconds of the day. Written out byte by byte:
+/// it runs on every line.
 fn clock(i: &[u8]) -> R<'_, u32> {
-    let (i, (h, _, m, _, s)) = (num(1, 2), char(':'), num(2, 2), char(':'), num(2, 2)).parse(i)?;
+    let fail = || nom::Err::Error(());
+    let d = |c: u8| c.is_ascii_digit().then(|| (c - b'0') as u32);
+    let (h, rest) = match i {
+        [a, b, b':', rest @ ..] => (
+            d(*a).zip(d(*b)).map(|(a, b)| a * 10 + b).ok_or_else(fail)?,
+            rest,
+        ),
+        [a, b':', rest @ ..] => (d(*a).ok_or_else(fail)?, rest),
+        _ => return Err(fail()),
+    };
+    let [m1, m2, b':', s1, s2, rest @ ..] = rest else {
+        return Err(fail());
+    };
+    let m = d(*m1)
+        .zip(d(*m2))
+        .map(|(a, b)| a * 10 + b)
+        .ok_or_else(fail)?;
+    let s = d(*s1)
+        .zip(d(*s2))
+        .map(|(a, b)| a * 10 + b)
+        .ok_or_else(fail)?;
     if h > 23 || m > 59 || s > 59 {
-        return Err(nom::Err::Error(()));
+        return Err(fail());
     }
-    Ok((i, h * 3600 + m * 60 + s))
+    Ok((rest, h * 3600 + m * 60 + s))
 }
 
 /// The `lmgrd -datestamp` form: `YYYY-MM-DDTHH:MM:SS` with an optional `Z` or `+HH:MM`/`-HH:MM`.
@@ -158,11 +180,15 @@ fn dated_clock(i: &[u8]) -> R<'_, (Option<Day>, u32)> {
 }
 
 /// `<time> (<daemon>) <message>`; the message is what is left.
-fn envelope(i: &[u8]) -> R<'_, (Option<Option<Day>>, u32, &[u8])> {
+/// What an envelope holds: the dated form's date (`Some(None)`: a date that does not exist),
+/// the time of day and the daemon.
+type Envelope<'a> = (Option<Option<Day>>, u32, &'a [u8]);
+
+fn envelope(i: &[u8]) -> R<'_, Envelope<'_>> {
     let (i, _) = blanks(i)?;
     let (i, (date, time)) = alt((
-        |i| dated_clock(i).map(|(i, (d, t))| (i, (Some(d), t))),
         |i| clock(i).map(|(i, t)| (i, (None, t))),
+        |i| dated_clock(i).map(|(i, (d, t))| (i, (Some(d), t))),
     ))
     .parse(i)?;
     let (i, (_, _, daemon, _, _)) = (
@@ -359,7 +385,8 @@ fn timestamp(i: &[u8]) -> R<'_, Option<Day>> {
 /// on ` ... `(M/D/YYYY)` at the end. `Some(None)`: a banner (a reset) whose date does not exist
 /// (no anchor).
 fn banner(m: &[u8]) -> Option<Option<Day>> {
-    let head: R<'_, &[u8]> = alt((tag_no_case("FLEXlm"), tag_no_case("FLEXnet Licensing"))).parse(m);
+    let head: R<'_, &[u8]> =
+        alt((tag_no_case("FLEXlm"), tag_no_case("FLEXnet Licensing"))).parse(m);
     head.ok()?;
     memchr::memmem::find(m, b" started on ")?;
     let open = memchr::memrchr(b'(', m)?;

@@ -3,12 +3,16 @@
 
 use super::names::Interner;
 use crate::core::names::decode;
+use hashbrown::HashTable;
 use lmtally_parsers::date::{day_of, instant, Day, Instant, DAY_SECS};
 use roaring::RoaringBitmap;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher;
+use std::sync::atomic::AtomicBool;
 
 /// Host id of a session whose user@host field had no host.
 pub const NO_HOST: u32 = u32::MAX;
@@ -58,60 +62,238 @@ pub enum Event {
 }
 
 /// The name tables. `words` holds daemons, features and user names (session keys), `hosts` the
-/// hosts (dense ids for host activity), `idents` the user identities (bitmap members).
+/// hosts (dense ids for host activity), `idents` the user identities (bitmap members). The
+/// caches only save lookups; they are rebuilt, empty, after deserializing.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Names {
     pub words: Interner,
     pub hosts: Interner,
-    pub idents: Interner,
+    pub idents: IdentTable,
+    #[serde(skip)]
+    cache: NameCache,
 }
+
+/// User identities as dense ids. An identity is a user name or a (user, host) pair, both already
+/// interned, so identities are kept as id maps, not as strings a second time.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IdentTable {
+    /// user word id → identity id (`u32::MAX`: none yet), for identity = user.
+    by_user: Vec<u32>,
+    /// (user word id, host id) → identity id, for identity = user@host.
+    #[serde(with = "pair_map")]
+    by_pair: FxHashMap<(u32, u32), u32>,
+    count: u32,
+}
+
+mod pair_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        m: &FxHashMap<(u32, u32), u32>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<((u32, u32), u32)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_unstable();
+        s.collect_seq(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<FxHashMap<(u32, u32), u32>, D::Error> {
+        let v: Vec<((u32, u32), u32)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}
+
+impl IdentTable {
+    /// The number of distinct identities.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn of_user(&mut self, user: u32) -> u32 {
+        let u = user as usize;
+        if self.by_user.len() <= u {
+            self.by_user.resize(u + 1, u32::MAX);
+        }
+        if self.by_user[u] == u32::MAX {
+            self.by_user[u] = self.count;
+            self.count += 1;
+        }
+        self.by_user[u]
+    }
+
+    fn of_pair(&mut self, user: u32, host: u32) -> u32 {
+        let next = self.count;
+        let id = *self.by_pair.entry((user, host)).or_insert(next);
+        if id == next {
+            self.count += 1;
+        }
+        id
+    }
+}
+
+/// Lookups that repeat on almost every line.
+#[derive(Clone, Debug, Default)]
+struct NameCache {
+    /// The last daemons and features seen, raw bytes → word id.
+    recent: Vec<(Box<[u8]>, u32)>,
+    /// Raw (user, host) bytes → their ids: one lookup instead of three on most lines.
+    pairs: PairCache,
+}
+
+/// A bounded table from the raw bytes of a short user and host to (user id, host id, identity id).
+/// Keys live inline in the table, so a hit costs one probe and no pointer chase.
+#[derive(Clone, Debug, Default)]
+struct PairCache {
+    table: HashTable<PairSlot>,
+}
+
+const PAIR_BYTES: usize = 38;
+const PAIR_CAP: usize = 1 << 16;
+
+#[derive(Clone, Copy, Debug)]
+struct PairSlot {
+    hash: u64,
+    ids: (u32, u32, u32),
+    ulen: u8,
+    hlen: u8,
+    bytes: [u8; PAIR_BYTES],
+}
+
+fn pair_hash(user: &[u8], host: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(user);
+    h.write_u8(0xFF);
+    h.write(host);
+    h.finish()
+}
+
+impl PairCache {
+    fn get(&self, user: &[u8], host: &[u8]) -> Option<(u32, u32, u32)> {
+        if user.len() + host.len() > PAIR_BYTES {
+            return None;
+        }
+        let hash = pair_hash(user, host);
+        self.table
+            .find(hash, |s| {
+                s.ulen as usize == user.len()
+                    && s.hlen as usize == host.len()
+                    && s.bytes[..user.len()] == *user
+                    && s.bytes[user.len()..user.len() + host.len()] == *host
+            })
+            .map(|s| s.ids)
+    }
+
+    fn insert(&mut self, user: &[u8], host: &[u8], ids: (u32, u32, u32)) {
+        if user.len() + host.len() > PAIR_BYTES {
+            return;
+        }
+        if self.table.len() >= PAIR_CAP {
+            // Bounded memory: start again; the names themselves stay interned.
+            self.table.clear();
+        }
+        let mut bytes = [0u8; PAIR_BYTES];
+        bytes[..user.len()].copy_from_slice(user);
+        bytes[user.len()..user.len() + host.len()].copy_from_slice(host);
+        let hash = pair_hash(user, host);
+        self.table.insert_unique(
+            hash,
+            PairSlot {
+                hash,
+                ids,
+                ulen: user.len() as u8,
+                hlen: host.len() as u8,
+                bytes,
+            },
+            |s| s.hash,
+        );
+    }
+}
+
+const RECENT: usize = 16;
 
 impl Names {
     pub fn reindex(&mut self) {
         self.words.reindex();
         self.hosts.reindex();
-        self.idents.reindex();
+        self.cache = NameCache::default();
     }
 
     /// Interns the names of a usage line. `None` when the host table is full (a counted skip).
-    pub fn usage(&mut self, opts: &Options, kind: Kind, daemon: &[u8], feature: &[u8], user: &[u8], host: &[u8]) -> Option<Event> {
-        let user_s = decode(user, opts.fold_case);
-        let host_s = decode(host, opts.fold_case);
-        let host_id = if host_s.is_empty() {
-            NO_HOST
-        } else {
-            let id = match self.hosts.get(&host_s) {
-                Some(id) => id,
-                None if (self.hosts.len() as u32) < MAX_HOSTS => self.hosts.intern(&host_s),
-                None => return None,
-            };
-            id
-        };
-        let ident = match opts.user_identity {
-            UserIdentity::User => self.idents.intern(&user_s),
-            UserIdentity::UserAtHost => {
-                // Hosts never contain '@', so "user@host" identifies the pair.
-                let mut pair = String::with_capacity(user_s.len() + 1 + host_s.len());
-                pair.push_str(&user_s);
-                pair.push('@');
-                pair.push_str(&host_s);
-                self.idents.intern(&pair)
+    pub fn usage(
+        &mut self,
+        opts: &Options,
+        kind: Kind,
+        daemon: &[u8],
+        feature: &[u8],
+        user: &[u8],
+        host: &[u8],
+    ) -> Option<Event> {
+        let (user, host, ident) = match self.cache.pairs.get(user, host) {
+            Some(ids) => ids,
+            None => {
+                let ids = self.user_host(opts, user, host)?;
+                self.cache.pairs.insert(user, host, ids);
+                ids
             }
         };
         Some(Event::Usage {
             kind,
             daemon: self.word(daemon),
             feature: self.word(feature),
-            user: self.words.intern(&user_s),
-            host: host_id,
+            user,
+            host,
             ident,
         })
     }
 
+    /// (user word id, host id, identity id) of a raw user and host.
+    fn user_host(&mut self, opts: &Options, user: &[u8], host: &[u8]) -> Option<(u32, u32, u32)> {
+        let user_s = decode(user, opts.fold_case);
+        let host_id = if host.is_empty() {
+            NO_HOST
+        } else {
+            let host_s = decode(host, opts.fold_case);
+            match self.hosts.get(&host_s) {
+                Some(id) => id,
+                None if (self.hosts.len() as u32) < MAX_HOSTS => self.hosts.intern(&host_s),
+                None => return None,
+            }
+        };
+        let user_id = self.words.intern(&user_s);
+        let ident = match opts.user_identity {
+            UserIdentity::User => self.idents.of_user(user_id),
+            UserIdentity::UserAtHost => self.idents.of_pair(user_id, host_id),
+        };
+        Some((user_id, host_id, ident))
+    }
+
     /// Interns a daemon or feature name (never case-folded: only user and host names are).
     pub fn word(&mut self, bytes: &[u8]) -> u32 {
+        if let Some((b, id)) = self.cache.recent.first() {
+            if **b == *bytes {
+                return *id;
+            }
+        }
+        if let Some(i) = self.cache.recent.iter().position(|(b, _)| **b == *bytes) {
+            let id = self.cache.recent[i].1;
+            // Move to front, so the common names are found first.
+            self.cache.recent[..=i].rotate_right(1);
+            return id;
+        }
         let s: Cow<'_, str> = decode(bytes, false);
-        self.words.intern(&s)
+        let id = self.words.intern(&s);
+        if self.cache.recent.len() == RECENT {
+            self.cache.recent.pop();
+        }
+        self.cache.recent.insert(0, (bytes.into(), id));
+        id
     }
 }
 
@@ -125,28 +307,38 @@ pub struct Open {
 /// (daemon, feature, user, host): with the server, the key of a session.
 pub type SessionKey = (u32, u32, u32, u32);
 
+/// The open sessions of one key, oldest first; almost always one, kept inline.
+pub type OpenQueue = SmallVec<[Open; 1]>;
+
 /// A server's sessions and the latest instant seen in any of its files.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ServerState {
     pub latest: Option<Instant>,
     /// Open sessions per key, oldest first (a checkin closes the one opened first).
     #[serde(with = "open_map")]
-    pub open: FxHashMap<SessionKey, VecDeque<Open>>,
+    pub open: FxHashMap<SessionKey, OpenQueue>,
 }
 
 mod open_map {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(m: &FxHashMap<SessionKey, VecDeque<Open>>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&SessionKey, &VecDeque<Open>)> = m.iter().collect();
+    pub fn serialize<S: Serializer>(
+        m: &FxHashMap<SessionKey, OpenQueue>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&SessionKey, &[Open])> = m.iter().map(|(k, q)| (k, q.as_slice())).collect();
         v.sort_by_key(|(k, _)| **k);
         s.collect_seq(v)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FxHashMap<SessionKey, VecDeque<Open>>, D::Error> {
-        let v: Vec<(SessionKey, VecDeque<Open>)> = Vec::deserialize(d)?;
-        Ok(v.into_iter().collect())
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<FxHashMap<SessionKey, OpenQueue>, D::Error> {
+        let v: Vec<(SessionKey, Vec<Open>)> = Vec::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(k, q)| (k, OpenQueue::from_vec(q)))
+            .collect())
     }
 }
 
@@ -159,7 +351,11 @@ pub fn pack_span(host: u32, start: u32, end: u32) -> u64 {
 
 #[inline]
 pub fn unpack_span(s: u64) -> (u32, u32, u32) {
-    ((s >> 34) as u32, ((s >> 17) & 0x1FFFF) as u32, (s & 0x1FFFF) as u32)
+    (
+        (s >> 34) as u32,
+        ((s >> 17) & 0x1FFFF) as u32,
+        (s & 0x1FFFF) as u32,
+    )
 }
 
 /// Sorts spans and merges, per host, the ones that overlap or touch.
@@ -254,6 +450,7 @@ impl DayAgg {
     pub fn settle(&mut self) {
         if !self.peak_fresh {
             compact_spans(&mut self.spans);
+            self.spans.shrink_to_fit();
             self.compacted = self.spans.len();
             self.peak = peak_hosts(&self.spans);
             self.peak_fresh = true;
@@ -269,16 +466,51 @@ pub struct Aggregator {
     pub servers: Vec<ServerState>,
     /// Days changed since the last `take_dirty`.
     dirty: BTreeSet<Day>,
-    /// Bumped on every change: caches of report rows key on it.
+    /// The day last added to `dirty` (most events fall on the same day as the one before).
+    last_dirty: Option<Day>,
+    /// The day of the last line applied.
+    stream_day: Option<Day>,
+    /// Changed on every change: caches of report rows key on it. Values come from one counter
+    /// for the whole process, so a value names one state of one aggregator's content (a tally
+    /// swapped for another, or a clone changed apart from its original, never reuses a value).
     generation: u64,
+    /// Whether `generation` was read since it was last renewed.
+    observed: Observed,
+}
+
+/// A flag that clones as "observed" on both sides: a clone and its original that change apart
+/// both take new generations.
+#[derive(Debug, Default)]
+struct Observed(AtomicBool);
+
+impl Clone for Observed {
+    fn clone(&self) -> Self {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        Observed(AtomicBool::new(true))
+    }
+}
+
+/// The source of [`Aggregator`] generations (0 is left for a default, empty aggregator).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Appends the spans of host activity of `[from, to]` (instants, both included) to each day.
 fn for_each_day_span(from: Instant, to: Instant, mut f: impl FnMut(Day, u32, u32)) {
     let (d0, d1) = (day_of(from), day_of(to));
     for d in d0..=d1 {
-        let start = if d == d0 { (from - instant(d, 0)) as u32 } else { 0 };
-        let end = if d == d1 { (to - instant(d, 0)) as u32 } else { DAY_SECS - 1 };
+        let start = if d == d0 {
+            (from - instant(d, 0)) as u32
+        } else {
+            0
+        };
+        let end = if d == d1 {
+            (to - instant(d, 0)) as u32
+        } else {
+            DAY_SECS - 1
+        };
         f(d, start, end);
     }
 }
@@ -287,21 +519,47 @@ impl Aggregator {
     pub fn new(opts: Options) -> Self {
         Aggregator {
             opts,
+            generation: next_generation(),
             ..Default::default()
         }
     }
 
     pub fn generation(&self) -> u64 {
+        // A change after this read must take a new value.
+        self.observed
+            .0
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.generation
     }
 
+    /// Takes a new generation if the current one was handed out (a plain load on the hot path,
+    /// instead of a shared counter bump per line).
+    #[inline]
+    fn changed(&mut self) {
+        if *self.observed.0.get_mut() {
+            self.generation = next_generation();
+            *self.observed.0.get_mut() = false;
+        }
+    }
+
+    /// Marks a change made other than through [`Aggregator::apply`] (a writer that fills `days`
+    /// or `servers` itself, such as a store restoring a checkpoint).
+    pub fn touch(&mut self) {
+        self.generation = next_generation();
+        *self.observed.0.get_mut() = false;
+    }
+
     fn day_mut(&mut self, d: Day) -> &mut DayAgg {
-        self.dirty.insert(d);
+        if self.last_dirty != Some(d) {
+            self.dirty.insert(d);
+            self.last_dirty = Some(d);
+        }
         self.days.entry(d).or_default()
     }
 
     /// Days changed since the last call (for a store that writes only what changed).
     pub fn take_dirty(&mut self) -> BTreeSet<Day> {
+        self.last_dirty = None;
         std::mem::take(&mut self.dirty)
     }
 
@@ -314,11 +572,19 @@ impl Aggregator {
 
     /// Takes one dated line of `server` at instant `at`: `None` for a line that only moves time.
     pub fn apply(&mut self, server: usize, at: Instant, event: Option<Event>) {
-        self.generation += 1;
+        self.changed();
         let st = self.server_mut(server);
         st.latest = Some(st.latest.map_or(at, |l| l.max(at)));
-        let Some(event) = event else { return };
         let day = day_of(at);
+        if self.stream_day != Some(day) {
+            // The lines moved to another day: compact the one they left, so that a long run
+            // keeps no slack but the current day's.
+            if let Some(prev) = self.stream_day.and_then(|p| self.days.get_mut(&p)) {
+                prev.settle();
+            }
+            self.stream_day = Some(day);
+        }
+        let Some(event) = event else { return };
         match event {
             Event::Usage {
                 kind,
@@ -332,19 +598,21 @@ impl Aggregator {
                 match kind {
                     Kind::Out => {
                         self.day_mut(day).used.insert(ident);
-                        self.servers[server].open.entry(key).or_default().push_back(Open { at, ident });
+                        self.servers[server]
+                            .open
+                            .entry(key)
+                            .or_default()
+                            .push(Open { at, ident });
                     }
                     Kind::In => {
                         self.day_mut(day).used.insert(ident);
                         let open = &mut self.servers[server].open;
                         if let Some(q) = open.get_mut(&key) {
-                            let first = q.pop_front();
+                            let first = q.remove(0);
                             if q.is_empty() {
                                 open.remove(&key);
                             }
-                            if let Some(o) = first {
-                                self.close(o, host, at);
-                            }
+                            self.close(first, host, at);
                         }
                     }
                     Kind::Upgrade => {
@@ -422,7 +690,10 @@ impl Aggregator {
 
     /// Number of open sessions (all servers).
     pub fn open_sessions(&self) -> usize {
-        self.servers.iter().map(|s| s.open.values().map(VecDeque::len).sum::<usize>()).sum()
+        self.servers
+            .iter()
+            .map(|s| s.open.values().map(|q| q.len()).sum::<usize>())
+            .sum()
     }
 }
 
@@ -432,20 +703,41 @@ mod tests {
 
     #[test]
     fn spans_pack_and_merge_per_host() {
-        let mut v = vec![pack_span(2, 10, 20), pack_span(1, 5, 9), pack_span(2, 21, 30), pack_span(1, 11, 12)];
+        let mut v = vec![
+            pack_span(2, 10, 20),
+            pack_span(1, 5, 9),
+            pack_span(2, 21, 30),
+            pack_span(1, 11, 12),
+        ];
         compact_spans(&mut v);
         // Host 1: [5,9] and [11,12] do not touch (10 is free); host 2: [10,20]+[21,30] touch.
-        assert_eq!(v, vec![pack_span(1, 5, 9), pack_span(1, 11, 12), pack_span(2, 10, 30)]);
+        assert_eq!(
+            v,
+            vec![
+                pack_span(1, 5, 9),
+                pack_span(1, 11, 12),
+                pack_span(2, 10, 30)
+            ]
+        );
     }
 
     #[test]
     fn peak_counts_hosts_not_sessions_and_includes_both_ends() {
         // Host 1 twice over [0,100] is one host; host 2 ends at 50, host 3 starts at 50: both
         // active in second 50, so 3 hosts.
-        let v = [pack_span(1, 0, 100), pack_span(1, 0, 100), pack_span(2, 0, 50), pack_span(3, 50, 60)];
+        let v = [
+            pack_span(1, 0, 100),
+            pack_span(1, 0, 100),
+            pack_span(2, 0, 50),
+            pack_span(3, 50, 60),
+        ];
         assert_eq!(peak_hosts(&v), 3);
         // Host 3 starting one second after host 2 ends: 2.
-        let v = [pack_span(1, 0, 100), pack_span(2, 0, 50), pack_span(3, 51, 60)];
+        let v = [
+            pack_span(1, 0, 100),
+            pack_span(2, 0, 50),
+            pack_span(3, 51, 60),
+        ];
         assert_eq!(peak_hosts(&v), 2);
         assert_eq!(peak_hosts(&[]), 0);
     }

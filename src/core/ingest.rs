@@ -70,7 +70,13 @@ impl FileIngest {
 
     /// Feeds the next chunk of the file; `out(key, instant, event)` is called for every line
     /// that gets its date, in file order (`event` is `None` for lines that only move time).
-    pub fn feed(&mut self, chunk: &[u8], names: &mut Names, opts: &Options, out: &mut impl FnMut(Instant, Instant, Option<Event>)) {
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        names: &mut Names,
+        opts: &Options,
+        out: &mut impl FnMut(Instant, Instant, Option<Event>),
+    ) {
         let FileIngest {
             framer,
             dater,

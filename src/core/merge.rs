@@ -15,8 +15,8 @@ use std::io;
 
 /// Where a file's bytes come from: a real file at the edge, memory in tests.
 pub trait Source {
-    /// Appends the next bytes to `buf` (cleared by the caller); `Ok(0)` at the end.
-    fn read_chunk(&mut self, buf: &mut Vec<u8>) -> io::Result<usize>;
+    /// The next bytes; empty at the end.
+    fn read_chunk(&mut self) -> io::Result<&[u8]>;
 }
 
 /// A source over chunks held in memory (tests, and logs built in memory).
@@ -33,14 +33,9 @@ impl<'a> MemSource<'a> {
 }
 
 impl Source for MemSource<'_> {
-    fn read_chunk(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        match self.chunks.next() {
-            Some(c) => {
-                buf.extend_from_slice(c);
-                Ok(c.len())
-            }
-            None => Ok(0),
-        }
+    fn read_chunk(&mut self) -> io::Result<&[u8]> {
+        // Empty chunks are skipped: an empty answer means the end.
+        Ok(self.chunks.by_ref().find(|c| !c.is_empty()).unwrap_or(&[]))
     }
 }
 
@@ -65,21 +60,27 @@ impl Tally {
     /// single file, or a live tailer that takes lines as they come).
     pub fn feed(&mut self, server: usize, file: &mut FileIngest, chunk: &[u8]) {
         let Tally { opts, names, agg } = self;
-        file.feed(chunk, names, opts, &mut |_, at, ev| agg.apply(server, at, ev));
+        file.feed(chunk, names, opts, &mut |_, at, ev| {
+            agg.apply(server, at, ev)
+        });
     }
 
     /// Reads every file of `server` to its end, through the stream merge. `files[i]` is the
     /// state of `sources[i]`, listed in configuration order.
-    pub fn ingest_server<S: Source>(&mut self, server: usize, sources: &mut [S], files: &mut [FileIngest]) -> io::Result<()> {
+    pub fn ingest_server<S: Source>(
+        &mut self,
+        server: usize,
+        sources: &mut [S],
+        files: &mut [FileIngest],
+    ) -> io::Result<()> {
         assert_eq!(sources.len(), files.len());
-        let mut buf = Vec::with_capacity(1 << 20);
         if sources.len() == 1 {
             loop {
-                buf.clear();
-                if sources[0].read_chunk(&mut buf)? == 0 {
+                let chunk = sources[0].read_chunk()?;
+                if chunk.is_empty() {
                     break;
                 }
-                self.feed(server, &mut files[0], &buf);
+                self.feed(server, &mut files[0], chunk);
             }
             return Ok(());
         }
@@ -87,45 +88,53 @@ impl Tally {
         let mut queues: Vec<VecDeque<(Instant, Instant, Event)>> = vec![VecDeque::new(); n];
         let mut done = vec![false; n];
         let mut heap = BinaryHeap::new();
-        for i in 0..n {
-            self.refill(server, i, &mut sources[i], &mut files[i], &mut queues[i], &mut done[i], &mut buf)?;
-            if let Some(&(key, _, _)) = queues[i].front() {
-                heap.push(Reverse((key, i)));
+        // Files whose head must be (re)read and pushed: all of them at first, then the one whose
+        // head was just taken.
+        let mut stale: Vec<usize> = (0..n).collect();
+        loop {
+            for i in stale.drain(..) {
+                if queues[i].is_empty() {
+                    self.refill(
+                        server,
+                        &mut sources[i],
+                        &mut files[i],
+                        &mut queues[i],
+                        &mut done[i],
+                    )?;
+                }
+                if let Some(&(key, _, _)) = queues[i].front() {
+                    heap.push(Reverse((key, i)));
+                }
             }
-        }
-        while let Some(Reverse((_, i))) = heap.pop() {
-            let (_, at, ev) = queues[i].pop_front().expect("a file in the heap has a head");
+            let Some(Reverse((_, i))) = heap.pop() else {
+                break;
+            };
+            let (_, at, ev) = queues[i]
+                .pop_front()
+                .expect("a file in the heap has a head");
             self.agg.apply(server, at, Some(ev));
-            if queues[i].is_empty() {
-                self.refill(server, i, &mut sources[i], &mut files[i], &mut queues[i], &mut done[i], &mut buf)?;
-            }
-            if let Some(&(key, _, _)) = queues[i].front() {
-                heap.push(Reverse((key, i)));
-            }
+            stale.push(i);
         }
         Ok(())
     }
 
     /// Reads file `i` until it has a dated event queued or ends.
-    #[allow(clippy::too_many_arguments)]
     fn refill<S: Source>(
         &mut self,
         server: usize,
-        _i: usize,
         source: &mut S,
         file: &mut FileIngest,
         queue: &mut VecDeque<(Instant, Instant, Event)>,
         done: &mut bool,
-        buf: &mut Vec<u8>,
     ) -> io::Result<()> {
         let Tally { opts, names, agg } = self;
         while queue.is_empty() && !*done {
-            buf.clear();
-            if source.read_chunk(buf)? == 0 {
+            let chunk = source.read_chunk()?;
+            if chunk.is_empty() {
                 *done = true;
                 break;
             }
-            file.feed(buf, names, opts, &mut |key, at, ev| match ev {
+            file.feed(chunk, names, opts, &mut |key, at, ev| match ev {
                 Some(ev) => queue.push_back((key, at, ev)),
                 // Lines without an event only move the server's latest instant, which does not
                 // depend on order.

@@ -54,10 +54,23 @@ impl fmt::Display for RangeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use lmtally_parsers::date::format_day;
         match self {
-            RangeError::SdAfterEd { sd, ed, sd_given: true } => {
-                write!(f, "sd ({}) is after ed ({})", format_day(*sd), format_day(*ed))
+            RangeError::SdAfterEd {
+                sd,
+                ed,
+                sd_given: true,
+            } => {
+                write!(
+                    f,
+                    "sd ({}) is after ed ({})",
+                    format_day(*sd),
+                    format_day(*ed)
+                )
             }
-            RangeError::SdAfterEd { sd, ed, sd_given: false } => write!(
+            RangeError::SdAfterEd {
+                sd,
+                ed,
+                sd_given: false,
+            } => write!(
                 f,
                 "the first day with data ({}, the default sd) is after ed ({})",
                 format_day(*sd),
@@ -132,7 +145,13 @@ impl<'a> Snapshot<'a> {
 
     /// Rows for `sd..=ed`. Defaults: `sd` the first day with data, `ed` = `today`. No data and no
     /// `sd`: no rows.
-    pub fn rows(&self, model: Model, sd: Option<Day>, ed: Option<Day>, today: Day) -> Result<Vec<Row>, RangeError> {
+    pub fn rows(
+        &self,
+        model: Model,
+        sd: Option<Day>,
+        ed: Option<Day>,
+        today: Day,
+    ) -> Result<Vec<Row>, RangeError> {
         let ed = ed.unwrap_or(today);
         let (sd, sd_given) = match sd {
             Some(sd) => (sd, true),

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 /// The shared real logs (read in place, never copied).
 pub fn real_log(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/real").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/samples/real")
+        .join(name)
 }
 
 pub fn day(s: &str) -> Day {
@@ -21,7 +23,8 @@ pub fn tally_chunks(servers: &[Vec<Vec<&[u8]>>], opts: Options) -> (Tally, Vec<V
     let mut t = Tally::new(opts);
     let mut all = Vec::new();
     for (s, files) in servers.iter().enumerate() {
-        let mut sources: Vec<MemSource<'_>> = files.iter().map(|c| MemSource::new(c.clone())).collect();
+        let mut sources: Vec<MemSource<'_>> =
+            files.iter().map(|c| MemSource::new(c.clone())).collect();
         let mut ingests: Vec<FileIngest> = files.iter().map(|_| FileIngest::new()).collect();
         t.ingest_server(s, &mut sources, &mut ingests).unwrap();
         all.push(ingests);
@@ -45,7 +48,15 @@ pub fn rows(t: &Tally, model: Model, sd: &str, ed: &str) -> Vec<Row> {
 /// (ucd, uct, ucdy, ucde, ucch) of rows, for compact assertions.
 pub fn tuples(rows: &[Row]) -> Vec<(String, u64, u64, u64, u64)> {
     rows.iter()
-        .map(|r| (lmtally_parsers::date::format_day(r.date), r.uct, r.ucdy, r.ucde, r.ucch))
+        .map(|r| {
+            (
+                lmtally_parsers::date::format_day(r.date),
+                r.uct,
+                r.ucdy,
+                r.ucde,
+                r.ucch,
+            )
+        })
         .collect()
 }
 

@@ -1,6 +1,8 @@
 //! The one integration-test binary (one link step for CI). Each area is a module.
 
+mod api;
 mod common;
-mod rules;
 mod golden;
 mod props;
+mod rules;
+mod service;
