@@ -685,3 +685,106 @@ fn same_report_as_the_reference_implementation() {
         })
         .unwrap();
 }
+
+// =============================================================================================
+// Realistic logs from `lmtally::gen` (messy: SLOG blocks, restarts, shutdowns, CRLF, junk,
+// truncated UTF-8, clock changes, overlong lines...).
+// =============================================================================================
+
+/// A realistic log of `days` days (from 2023-03-01).
+fn realistic(seed: u64, days: u32, users: u32, daemon: &str) -> Vec<u8> {
+    lmtally::gen::generate(lmtally::gen::GenConfig {
+        seed,
+        users,
+        hosts: users.max(2) - 1,
+        days,
+        daemon: daemon.to_string(),
+        features: 3,
+        messy: true,
+        ..Default::default()
+    })
+}
+
+/// Splits a log at the line boundary at or after `at`, as a rotation would (the second file then
+/// starts without an anchor).
+fn rotate(log: &[u8], at: Index) -> (&[u8], &[u8]) {
+    let i = at.index(log.len() + 1);
+    let cut = log[i..]
+        .iter()
+        .position(|c| *c == b'\n')
+        .map_or(log.len(), |p| i + p + 1);
+    log.split_at(cut)
+}
+
+/// Two servers: server 0 is one realistic log rotated into two files, server 1 another log
+/// (another daemon, other users, partly the same host names).
+fn realistic_servers(seeds: (u64, u64), days: u32, users: u32, split: Index) -> [Vec<u8>; 3] {
+    let a = realistic(seeds.0, days, users, "MLM");
+    let (a1, a2) = rotate(&a, split);
+    [
+        a1.to_vec(),
+        a2.to_vec(),
+        realistic(seeds.1, days, users / 2 + 1, "adskflex"),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(12), ..ProptestConfig::default() })]
+
+    #[test]
+    fn chunking_realistic_logs_never_changes_the_report(
+        seeds in (any::<u64>(), any::<u64>()),
+        days in 1u32..=4,
+        users in 2u32..40,
+        split in any::<Index>(),
+        cuts in prop::collection::vec(prop::collection::vec(any::<Index>(), 0..200), 3),
+        opts in gen_options(),
+    ) {
+        let [a1, a2, b] = realistic_servers(seeds, days, users, split);
+        let whole: Vec<Vec<Vec<&[u8]>>> = vec![vec![vec![&a1[..]], vec![&a2[..]]], vec![vec![&b[..]]]];
+        let chunked: Vec<Vec<Vec<&[u8]>>> =
+            vec![vec![cut(&a1, &cuts[0]), cut(&a2, &cuts[1])], vec![cut(&b, &cuts[2])]];
+        prop_assert_eq!(outcome(&chunked, opts, "2023-03-10"), outcome(&whole, opts, "2023-03-10"));
+    }
+}
+
+#[test]
+fn realistic_logs_same_report_as_the_reference_implementation() {
+    let Some(python) = python3() else {
+        eprintln!("note: python3 not found, realistic_logs_same_report_as_the_reference_implementation skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: cases(6),
+        max_shrink_iters: 50,
+        ..ProptestConfig::default()
+    });
+    let strategy = (
+        (any::<u64>(), any::<u64>()),
+        1u32..=4,
+        2u32..40,
+        any::<Index>(),
+        gen_args(),
+    );
+    runner
+        .run(&strategy, |(seeds, days, users, split, mut args)| {
+            let [a1, a2, b] = realistic_servers(seeds, days, users, split);
+            // The generated logs start on 2023-03-01 and span at most 4 days.
+            args[1] = "2023-03-08".to_string();
+            let servers = vec![vec![a1, a2], vec![b]];
+            let (ours, theirs) = both_reports(&python, dir.path(), &servers, &args);
+            prop_assert!(
+                ours == theirs,
+                "lmtally {:?} vs refimpl.py {:?}; seeds {:?}, days {}, users {}, args {:?}",
+                String::from_utf8_lossy(&ours.1),
+                String::from_utf8_lossy(&theirs.1),
+                seeds,
+                days,
+                users,
+                args
+            );
+            Ok(())
+        })
+        .unwrap();
+}
