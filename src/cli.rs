@@ -27,6 +27,12 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the daemon: read the configured logs and serve the report API.
     Serve(ServeArgs),
+    /// Check a configuration file and this machine against it; exit 0 only when all is well.
+    ///
+    /// Besides every key and value, it checks that each log pattern's directory exists and can be
+    /// read, the `listen` port is free, `tokens_file` can be read and `data_dir` written. Every
+    /// problem is printed, one a line: FILE:LINE: `key`: message.
+    CheckConfig(ServeArgs),
     /// Drop the daemon's stored aggregates and read every configured log again (after changing
     /// user_identity, fold_case or count_unsupported_as_denial). Stop the daemon first.
     Rebuild(RebuildArgs),
@@ -164,6 +170,7 @@ pub fn main() -> i32 {
             }
         },
         Command::Serve(args) => serve(&args),
+        Command::CheckConfig(args) => check_config(&args),
         Command::Rebuild(args) => {
             init_logging();
             match rebuild(&args) {
@@ -180,8 +187,12 @@ pub fn main() -> i32 {
 /// `lmtally rebuild --config FILE`, with a progress bar when standard error is a terminal.
 fn rebuild(args: &RebuildArgs) -> Result<(), String> {
     use std::io::IsTerminal;
-    let config = crate::config::Config::load(&args.config)
-        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    let config = crate::config::Config::load(&args.config).map_err(|errs| {
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
     let data_dir = config.data_dir.clone();
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
@@ -191,11 +202,17 @@ fn rebuild(args: &RebuildArgs) -> Result<(), String> {
         last = (done, total);
         if tty && last_draw.is_none_or(|t| t.elapsed().as_millis() >= 100) {
             last_draw = Some(std::time::Instant::now());
-            eprint!("\r{}", progress_bar(done, total, started.elapsed().as_secs_f64()));
+            eprint!(
+                "\r{}",
+                progress_bar(done, total, started.elapsed().as_secs_f64())
+            );
         }
     })?;
     if tty {
-        eprintln!("\r{}", progress_bar(last.0, last.1, started.elapsed().as_secs_f64()));
+        eprintln!(
+            "\r{}",
+            progress_bar(last.0, last.1, started.elapsed().as_secs_f64())
+        );
     }
     eprintln!(
         "lmtally: rebuilt {} from {:.1} MiB of logs in {:.1} s",
@@ -209,7 +226,11 @@ fn rebuild(args: &RebuildArgs) -> Result<(), String> {
 /// `[#########...........]  45%  123.4/274.0 MiB  12.3 s`
 fn progress_bar(done: u64, total: u64, secs: f64) -> String {
     const WIDTH: usize = 30;
-    let frac = if total == 0 { 1.0 } else { done as f64 / total as f64 };
+    let frac = if total == 0 {
+        1.0
+    } else {
+        done as f64 / total as f64
+    };
     let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
     format!(
         "[{}{}] {:>3.0}%  {:.1}/{:.1} MiB  {:.1} s",
@@ -222,16 +243,45 @@ fn progress_bar(done: u64, total: u64, secs: f64) -> String {
     )
 }
 
-/// Logs on standard error; the filter comes from `RUST_LOG` (default `info`).
+/// `lmtally check-config`: problems and notes on standard error (`FILE:LINE: `key`: message`),
+/// a summary on standard output when all is well; exit 0 when all is well, else 2.
+fn check_config(args: &ServeArgs) -> i32 {
+    let report = crate::check::check_file(&args.config);
+    for p in &report.problems {
+        eprintln!("{p}");
+    }
+    for n in &report.notes {
+        let mut n = n.clone();
+        n.msg = format!("note: {}", n.msg);
+        eprintln!("{n}");
+    }
+    match (&report.config, report.ok()) {
+        (Some(c), true) => {
+            let files: usize = c.resolve_logs().iter().map(|s| s.files.len()).sum();
+            println!(
+                "{}: ok ({} license server(s), {} log file(s) now, listen {})",
+                args.config.display(),
+                c.servers.len(),
+                files,
+                c.listen
+            );
+            0
+        }
+        _ => {
+            eprintln!(
+                "lmtally: {}: {} problem(s)",
+                args.config.display(),
+                report.problems.len()
+            );
+            2
+        }
+    }
+}
+
+/// Logs on standard error, journald-friendly under systemd; the filter comes from `RUST_LOG`
+/// (default `info`). See [`crate::logging`].
 fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    crate::logging::init();
 }
 
 /// Registers SIGINT and SIGTERM now (so that a signal that comes early is not lost, nor kills the
@@ -250,8 +300,14 @@ fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// `lmtally serve`: configuration and tokens first (every problem printed, exit 2), then the
 /// listener is bound (so `/api/v1/status` answers `caught_up: false` while the logs are read),
-/// then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0).
+/// systemd is told `READY=1`, then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0);
+/// SIGHUP reloads the tokens and the server list (see [`reload`]).
+///
+/// Under systemd (`Type=notify`): `READY=1` once the listener is bound, `STATUS=` with the
+/// catch-up progress, `WATCHDOG=1` at half of `WATCHDOG_USEC` while the shared state is sound,
+/// `RELOADING=1`/`READY=1` around a reload, `STOPPING=1` on the way out.
 fn serve(args: &ServeArgs) -> i32 {
+    use crate::notify::Manager;
     use crate::server::{auth, Ctx, Server};
     use std::sync::Arc;
     init_logging();
@@ -259,7 +315,7 @@ fn serve(args: &ServeArgs) -> i32 {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {
-                eprintln!("lmtally: {e}");
+                eprintln!("{}lmtally: {e}", crate::logging::error_prefix());
             }
             return 2;
         }
@@ -267,35 +323,29 @@ fn serve(args: &ServeArgs) -> i32 {
     let (tokens, origin) = match auth::load(&config) {
         Ok(t) => t,
         Err(msg) => {
-            eprintln!("lmtally: {msg}");
+            eprintln!("{}lmtally: {msg}", crate::logging::error_prefix());
             return 2;
         }
     };
-    match &origin {
-        auth::Origin::Configured => tracing::info!("{} API token(s) configured", tokens.len()),
-        auth::Origin::Existing(p) => {
-            tracing::info!("no token configured: using the token in {}", p.display())
-        }
-        auth::Origin::Generated(p) => {
-            tracing::info!(
-                "no token configured: wrote a new random token to {} (mode 0600)",
-                p.display()
-            )
-        }
-    }
+    log_token_origin(tokens.len(), &origin);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lmtally: cannot start the runtime: {e}");
+            eprintln!(
+                "{}lmtally: cannot start the runtime: {e}",
+                crate::logging::error_prefix()
+            );
             return 1;
         }
     };
+    let manager = Arc::new(Manager::from_env());
     let listen = config.listen;
     let state = Arc::new(crate::state::AppState::new(config));
     let ctx = Arc::new(Ctx::new(state.clone(), tokens));
+    let config_path = args.config.clone();
     let code = runtime.block_on(async move {
         let stop = match stop_signal() {
             Ok(s) => s,
@@ -304,7 +354,14 @@ fn serve(args: &ServeArgs) -> i32 {
                 return 1;
             }
         };
-        let server = match Server::bind(listen, ctx).await {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch for SIGHUP: {e}");
+                return 1;
+            }
+        };
+        let server = match Server::bind(listen, ctx.clone()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot listen on {listen}: {e}");
@@ -312,63 +369,253 @@ fn serve(args: &ServeArgs) -> i32 {
             }
         };
         tracing::info!("listening on http://{}", server.local_addr());
-        // The live engine: loads the store under data_dir, then follows the logs. It stops the
-        // server if it fails (a store it cannot read or write); a signal stops both, the engine
-        // last, after committing what it read.
-        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
-        let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
-        tokio::task::spawn_blocking(move || {
-            let handle = match crate::engine::start(state) {
-                Ok(h) => h,
-                Err(e) => {
-                    let _ = failed_tx.send(e);
-                    return;
+        // Why the last reading of the logs failed, for STATUS=.
+        let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        manager.notify(&format!(
+            "READY=1\n{}",
+            crate::notify::status_message(&progress(&state, None))
+        ));
+
+        // The reader: the live engine loads the store under data_dir, then follows the logs
+        // (a reload only asks it to look at the new server list). If it fails (a store it cannot
+        // read or write), the daemon stops with status 1; a signal stops the engine last, after
+        // its final commit.
+        let (reload_tx, mut reload_rx) = tokio::sync::watch::channel(0u64);
+        let (engine_tx, engine_rx) = tokio::sync::watch::channel(None::<crate::engine::Stopper>);
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+        {
+            let (st, reader_failed) = (state.clone(), failed.clone());
+            tokio::task::spawn_blocking(move || {
+                let handle = match crate::engine::start(st) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("the log reader cannot start: {e}");
+                        *reader_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                        let _ = ended_tx.send(Err(e));
+                        return;
+                    }
+                };
+                tracing::info!("following the logs");
+                let _ = engine_tx.send(Some(handle.stopper()));
+                let result = handle.wait();
+                if let Err(e) = &result {
+                    tracing::error!("the log reader failed: {e}");
+                    *reader_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
                 }
-            };
-            tracing::info!("following the logs");
-            let _ = handle_tx.send(handle.stopper());
-            let result = handle.wait();
-            let _ = failed_tx.send(match result {
-                Ok(()) => String::new(),
-                Err(e) => e,
+                let _ = ended_tx.send(result);
             });
-        });
-        let failure = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-        let failure2 = failure.clone();
-        let mut failed_rx = failed_rx;
-        let stop_all = async move {
-            tokio::select! {
-                _ = stop => {}
-                msg = &mut failed_rx => {
-                    let msg = msg.unwrap_or_else(|_| "the log reader ended".to_string());
-                    if !msg.is_empty() {
-                        tracing::error!("the log reader failed: {msg}");
-                        *failure2.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
-                    }
-                    return;
-                }
-            }
-            // Stop the engine: it commits what it read, then its thread ends.
-            if let Ok(stopper) = handle_rx.await {
-                stopper.stop();
-                if let Ok(msg) = failed_rx.await {
-                    if !msg.is_empty() {
-                        tracing::error!("the log reader failed while stopping: {msg}");
-                        *failure2.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
-                    }
-                }
-            }
-        };
-        server.run(stop_all).await;
-        let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-        tracing::info!("stopped");
-        match failed {
-            Some(_) => 1,
-            None => 0,
         }
+        {
+            let engine_rx = engine_rx.clone();
+            tokio::spawn(async move {
+                while reload_rx.changed().await.is_ok() {
+                    if let Some(e) = engine_rx.borrow().as_ref() {
+                        e.look();
+                    }
+                }
+            });
+        }
+
+        // STATUS= when the progress changes.
+        if manager.is_active() {
+            let (st, m, failed) = (state.clone(), manager.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut last = String::new();
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let s2 = st.clone();
+                    let error = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let work = move || progress(&s2, error.as_deref());
+                    let Ok(text) = tokio::task::spawn_blocking(work).await else {
+                        continue;
+                    };
+                    if text != last {
+                        m.notify(&crate::notify::status_message(&text));
+                        last = text;
+                    }
+                }
+            });
+        }
+
+        // WATCHDOG=1 while the runtime runs and the shared state is sound.
+        if let (true, Some(every)) = (manager.is_active(), crate::notify::watchdog_from_env()) {
+            let (st, m) = (state.clone(), manager.clone());
+            tracing::info!("systemd watchdog: a ping every {} ms", every.as_millis());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                let mut sick = false;
+                loop {
+                    tick.tick().await;
+                    if st.tally.is_poisoned() || st.files.is_poisoned() {
+                        if !sick {
+                            tracing::error!(
+                                "the log reader died holding the shared state: no more watchdog \
+                                 pings, so that systemd restarts lmtally"
+                            );
+                            sick = true;
+                        }
+                        continue;
+                    }
+                    m.notify("WATCHDOG=1");
+                }
+            });
+        }
+
+        // SIGHUP: reload.
+        {
+            let (ctx, m) = (ctx.clone(), manager.clone());
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    m.notify(&crate::notify::reloading_message());
+                    let (c, p) = (ctx.clone(), config_path.clone());
+                    let reloaded = tokio::task::spawn_blocking(move || reload(&p, &c))
+                        .await
+                        .unwrap_or(false);
+                    if reloaded {
+                        reload_tx.send_modify(|n| *n += 1);
+                    }
+                    m.notify("READY=1");
+                }
+            });
+        }
+
+        let m = manager.clone();
+        let code = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let code2 = code.clone();
+        server
+            .run(async move {
+                let mut ended_rx = ended_rx;
+                tokio::select! {
+                    _ = stop => {
+                        m.notify("STOPPING=1");
+                        // The engine (once its store is loaded) commits what it read, then ends.
+                        let mut engine_rx = engine_rx;
+                        let stopper = tokio::select! {
+                            r = engine_rx.wait_for(Option::is_some) => r.ok().and_then(|s| s.clone()),
+                            r = &mut ended_rx => {
+                                if !matches!(r, Ok(Ok(()))) {
+                                    code2.store(1, std::sync::atomic::Ordering::SeqCst);
+                                }
+                                None
+                            }
+                        };
+                        if let Some(e) = stopper {
+                            e.stop();
+                            if !matches!(ended_rx.await, Ok(Ok(()))) {
+                                code2.store(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    r = &mut ended_rx => {
+                        m.notify("STOPPING=1");
+                        if !matches!(r, Ok(Ok(()))) {
+                            code2.store(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+            .await;
+        tracing::info!("stopped");
+        code.load(std::sync::atomic::Ordering::SeqCst)
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+fn log_token_origin(n: usize, origin: &crate::server::auth::Origin) {
+    use crate::server::auth::Origin;
+    match origin {
+        Origin::Configured => tracing::info!("{n} API token(s) configured"),
+        Origin::Existing(p) => {
+            tracing::info!("no token configured: using the token in {}", p.display())
+        }
+        Origin::Generated(p) => tracing::info!(
+            "no token configured: wrote a new random token to {} (mode 0600)",
+            p.display()
+        ),
+    }
+}
+
+/// The catch-up progress of `state` for systemd's `STATUS=` (looks at the files' sizes), or why
+/// the last reading failed.
+fn progress(state: &crate::state::AppState, failed: Option<&str>) -> String {
+    if let Some(e) = failed {
+        return format!("reading the logs failed: {e} (systemctl reload lmtally to try again)");
+    }
+    let problem = state
+        .problem
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(e) = problem {
+        return format!("reading the logs failed: {e} (lmtally reads it as soon as it can)");
+    }
+    let caught_up = state.caught_up.load(std::sync::atomic::Ordering::SeqCst);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let files: Vec<(u64, u64)> = match state.files.read() {
+        Ok(files) => files
+            .iter()
+            .map(|f| (f.bytes_read, size(&f.path).max(f.bytes_read)))
+            .collect(),
+        Err(_) => return "the log reader failed".to_string(),
+    };
+    let specs = state.resolve_logs();
+    let listed = if files.is_empty() {
+        let paths: Vec<&std::path::PathBuf> = specs.iter().flat_map(|s| &s.files).collect();
+        (paths.len(), paths.iter().map(|p| size(p)).sum())
+    } else {
+        (0, 0)
+    };
+    crate::notify::progress_text(caught_up, &files, listed, specs.len())
+}
+
+/// SIGHUP: reads the configuration file again and, if it is valid and its tokens can be
+/// loaded, applies the new tokens at once and the new server list (the reader then reads the
+/// logs again; the report keeps its data until the new reading is done). Anything else that
+/// changed is logged as needing a restart. A bad file changes nothing: every problem is logged.
+/// Returns whether the reload was applied.
+pub fn reload(path: &std::path::Path, ctx: &crate::server::Ctx) -> bool {
+    use crate::server::auth;
+    tracing::info!("SIGHUP: reloading {}", path.display());
+    let new = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                "SIGHUP: {} problem(s) in {}: nothing reloaded, the running configuration stays",
+                errors.len(),
+                path.display()
+            );
+            return false;
+        }
+    };
+    let (tokens, origin) = match auth::load(&new) {
+        Ok(t) => t,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            tracing::error!("SIGHUP: nothing reloaded, the running configuration stays");
+            return false;
+        }
+    };
+    log_token_origin(tokens.len(), &origin);
+    ctx.set_tokens(tokens);
+    let changed = ctx.state.set_servers(new.servers.clone());
+    tracing::info!(
+        "SIGHUP: tokens reloaded; {} license server(s){}; reading the logs again",
+        new.servers.len(),
+        if changed { " (changed)" } else { "" }
+    );
+    let restart = ctx.state.config.restart_only_changes(&new);
+    if !restart.is_empty() {
+        tracing::warn!(
+            "SIGHUP: {} changed: not applied until lmtally is restarted",
+            restart.join(", ")
+        );
+    }
+    true
 }
 
 /// `--server` options naming the same server add files to it, in order.

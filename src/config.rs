@@ -34,6 +34,35 @@ pub struct Config {
     /// Serve `/metrics` without a token.
     pub metrics_public: bool,
     pub servers: Vec<ServerConfig>,
+    /// Where the keys that were given are in the file (for checks made after parsing).
+    pub lines: KeyLines,
+}
+
+/// The lines (1-based) of the keys of a configuration file, for messages about values that
+/// parsed but turn out to be unusable (`check-config`: an unreadable log directory, a port in
+/// use). A key that was not given has no line (0).
+#[derive(Clone, Debug, Default)]
+pub struct KeyLines {
+    top: Vec<(String, usize)>,
+    /// One per entry of [`Config::servers`], in the same order.
+    pub servers: Vec<ServerLines>,
+}
+
+/// Where a `[[server]]` is: its table header and each of its `logs` patterns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerLines {
+    pub table: usize,
+    pub logs: Vec<usize>,
+}
+
+impl KeyLines {
+    /// The line of a top-level key, 0 when it was not given.
+    pub fn of(&self, key: &str) -> usize {
+        self.top
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |&(_, l)| l)
+    }
 }
 
 /// One problem in a configuration file.
@@ -103,32 +132,55 @@ impl Config {
         }
     }
 
+    /// The keys whose change a SIGHUP does not apply (a restart does): all but `tokens`,
+    /// `tokens_file` and the `[[server]]` list. Those of `new` that differ from `self`.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut check = |key: &'static str, same: bool| {
+            if !same {
+                v.push(key);
+            }
+        };
+        check("listen", self.listen == new.listen);
+        check("data_dir", self.data_dir == new.data_dir);
+        check(
+            "licensing_model",
+            self.licensing_model == new.licensing_model,
+        );
+        check("user_identity", self.user_identity == new.user_identity);
+        check("fold_case", self.fold_case == new.fold_case);
+        check(
+            "count_unsupported_as_denial",
+            self.count_unsupported_as_denial == new.count_unsupported_as_denial,
+        );
+        check("timezone", self.timezone == new.timezone);
+        check(
+            "poll_interval_ms",
+            self.poll_interval_ms == new.poll_interval_ms,
+        );
+        check("metrics_public", self.metrics_public == new.metrics_public);
+        v
+    }
+
     /// The servers with their patterns expanded to the files that exist now: a plain path is
     /// kept as it is (it may appear later), a glob gives its matches in name order. A file
     /// matched twice keeps its first place.
     pub fn resolve_logs(&self) -> Vec<ServerSpec> {
-        let mut seen = std::collections::HashSet::new();
-        self.servers
-            .iter()
-            .map(|s| {
-                let mut files = Vec::new();
-                for pattern in &s.logs {
-                    for f in expand(pattern) {
-                        if seen.insert(f.clone()) {
-                            files.push(f);
-                        }
-                    }
-                }
-                ServerSpec {
-                    name: s.name.clone(),
-                    files,
-                }
-            })
-            .collect()
+        resolve_servers(&self.servers)
     }
 
     /// Parses and checks configuration text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        match Config::parse_partial(text, path) {
+            (Some(c), errors) if errors.is_empty() => Ok(c),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// Parses configuration text, keeping what is valid: every problem, and (unless the text is
+    /// not TOML at all) the configuration with defaults in place of the values in error and
+    /// without the `[[server]]` entries in error. `check-config` checks the valid values further.
+    pub fn parse_partial(text: &str, path: &Path) -> (Option<Config>, Vec<ConfigError>) {
         let mut p = Checker {
             text,
             path,
@@ -140,9 +192,44 @@ impl Config {
                 let line = e.span().map_or(0, |s| p.line_of(s.start));
                 let msg = e.message().to_string();
                 p.error(line, "", &format!("not valid TOML: {msg}"));
-                return Err(p.errors);
+                return (None, p.errors);
             }
         };
+        let c = p.config(&table, path);
+        let mut errors = p.errors;
+        // In file order; problems that are not on a line last.
+        errors.sort_by_key(|e| (e.line == 0, e.line));
+        (Some(c), errors)
+    }
+}
+
+/// The servers with their patterns expanded to the files that exist now (see
+/// [`Config::resolve_logs`]).
+pub fn resolve_servers(servers: &[ServerConfig]) -> Vec<ServerSpec> {
+    let mut seen = std::collections::HashSet::new();
+    servers
+        .iter()
+        .map(|s| {
+            let mut files = Vec::new();
+            for pattern in &s.logs {
+                for f in expand(pattern) {
+                    if seen.insert(f.clone()) {
+                        files.push(f);
+                    }
+                }
+            }
+            ServerSpec {
+                name: s.name.clone(),
+                files,
+            }
+        })
+        .collect()
+}
+
+impl Checker<'_> {
+    /// The configuration of a parsed TOML table; problems go to `self.errors`.
+    fn config(&mut self, table: &toml::Spanned<DeTable<'_>>, path: &Path) -> Config {
+        let p = self;
         let mut c = Config {
             path: path.to_path_buf(),
             listen: "127.0.0.1:8080".parse().expect("a valid address"),
@@ -157,12 +244,14 @@ impl Config {
             poll_interval_ms: None,
             metrics_public: false,
             servers: Vec::new(),
+            lines: KeyLines::default(),
         };
         let mut saw_servers = false;
         for (k, v) in table.get_ref() {
             let key = k.get_ref().as_ref();
             let line = p.line_of(k.span().start);
             let val = v.get_ref();
+            c.lines.top.push((key.to_string(), line));
             match key {
                 "listen" => {
                     if let Some(s) = p.string(line, key, val) {
@@ -274,7 +363,7 @@ impl Config {
                             p.error(iline, key, "must be an array of tables: write [[server]]");
                             continue;
                         };
-                        if let Some(s) = p.server(iline, t) {
+                        if let Some((s, lines)) = p.server(iline, t) {
                             if c.servers.iter().any(|o| o.name == s.name) {
                                 p.error(
                                     iline,
@@ -283,6 +372,7 @@ impl Config {
                                 );
                             } else {
                                 c.servers.push(s);
+                                c.lines.servers.push(lines);
                             }
                         }
                     }
@@ -297,13 +387,7 @@ impl Config {
                 "no [[server]]: name at least one license server and its logs",
             );
         }
-        // In file order; problems that are not on a line last.
-        p.errors.sort_by_key(|e| (e.line == 0, e.line));
-        if p.errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(p.errors)
-        }
+        c
     }
 }
 
@@ -393,9 +477,13 @@ impl Checker<'_> {
         Some(out)
     }
 
-    fn server(&mut self, line: usize, t: &DeTable<'_>) -> Option<ServerConfig> {
+    fn server(&mut self, line: usize, t: &DeTable<'_>) -> Option<(ServerConfig, ServerLines)> {
         let mut name = None;
         let mut logs = None;
+        let mut lines = ServerLines {
+            table: line,
+            logs: Vec::new(),
+        };
         let mut ok = true;
         for (k, v) in t {
             let key = k.get_ref().as_ref();
@@ -419,7 +507,16 @@ impl Checker<'_> {
                         );
                         ok = false;
                     }
-                    Some(l) => logs = Some(l),
+                    Some(l) => {
+                        lines.logs = match v.get_ref() {
+                            DeValue::Array(a) => a
+                                .iter()
+                                .map(|item| self.line_of(item.span().start))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        logs = Some(l)
+                    }
                     None => ok = false,
                 },
                 _ => {
@@ -434,11 +531,11 @@ impl Checker<'_> {
         if logs.is_none() && ok {
             self.error(line, "server.logs", "missing");
         }
-        Some(ServerConfig {
+        let server = ServerConfig {
             name: name?,
             logs: logs?,
-        })
-        .filter(|_| ok)
+        };
+        ok.then_some((server, lines))
     }
 }
 
@@ -509,6 +606,57 @@ logs = ["/var/log/flexlm/lmgrd.log", "/var/log/flexlm/*.dl"]
         assert!(errs[1]
             .to_string()
             .starts_with("test.toml:2: `bogus`: unknown key"));
+    }
+
+    #[test]
+    fn lines_of_keys_and_log_patterns() {
+        let c = parse(
+            "# comment\nlisten = \"127.0.0.1:1\"\n\n[[server]]\nname = \"a\"\nlogs = [\n  \"/x\",\n  \"/y/*.log\",\n]\n[[server]]\nname = \"b\"\nlogs = [\"/z\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.lines.of("listen"), 2);
+        assert_eq!(c.lines.of("tokens_file"), 0);
+        assert_eq!(
+            c.lines.servers,
+            vec![
+                ServerLines {
+                    table: 4,
+                    logs: vec![7, 8]
+                },
+                ServerLines {
+                    table: 10,
+                    logs: vec![12]
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_parse_keeps_the_valid_values() {
+        let (c, errs) = Config::parse_partial(
+            "listen = \"127.0.0.1:9\"\ndata_dir = 5\n[[server]]\nname = \"a\"\nlogs = [\"/x\"]\n[[server]]\nname = \"b\"\nlogs = 3\n",
+            Path::new("t.toml"),
+        );
+        let c = c.unwrap();
+        assert_eq!(c.listen.port(), 9);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/lmtally"));
+        assert_eq!(c.servers.len(), 1);
+        assert_eq!(c.lines.servers.len(), 1);
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, vec!["data_dir", "server.logs"]);
+        let (none, errs) = Config::parse_partial("a = = 1\n", Path::new("t.toml"));
+        assert!(none.is_none() && errs.len() == 1);
+    }
+
+    #[test]
+    fn changes_that_need_a_restart() {
+        let a = parse("tokens = [\"x\"]\n[[server]]\nname = \"a\"\nlogs = [\"/x\"]\n").unwrap();
+        let b = parse(
+            "tokens = [\"y\"]\nfold_case = true\nlisten = \"127.0.0.1:9\"\n[[server]]\nname = \"b\"\nlogs = [\"/y\"]\n",
+        )
+        .unwrap();
+        assert_eq!(a.restart_only_changes(&a), Vec::<&str>::new());
+        assert_eq!(a.restart_only_changes(&b), vec!["listen", "fold_case"]);
     }
 
     #[test]

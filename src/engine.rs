@@ -43,9 +43,11 @@ pub const SAFETY_NET: Duration = Duration::from_secs(5);
 pub const KEEP_DETACHED: usize = 64;
 const CHUNK: usize = 1 << 20;
 
-/// Reads every configured log to its end into `state` and marks it caught up, without a store.
+/// Reads every configured log to its end into `state` and marks it caught up. The tally and
+/// the files' status are replaced only at the end, so a second run (after SIGHUP changed the
+/// servers) leaves the report as it was until it is done.
 pub fn load_once(state: &AppState) -> Result<(), String> {
-    let specs = state.config.resolve_logs();
+    let specs = state.resolve_logs();
     let (mut tally, runs) =
         batch::tally(&specs, state.config.options()).map_err(|e| e.to_string())?;
     tally.agg.settle();
@@ -126,11 +128,11 @@ impl Look {
     }
 }
 
-fn look(server: usize, path: &Path) -> Option<Look> {
-    let file = File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
+fn look(server: usize, path: &Path) -> io::Result<Look> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
     if !meta.is_file() {
-        return None;
+        return Err(io::Error::other("not a regular file"));
     }
     let size = meta.len();
     let mut prefix = vec![0u8; size.min(HEAD_MAX as u64) as usize];
@@ -140,11 +142,11 @@ fn look(server: usize, path: &Path) -> Option<Look> {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
     prefix.truncate(got);
-    Some(Look {
+    Ok(Look {
         server,
         path: path.to_path_buf(),
         file,
@@ -253,7 +255,7 @@ impl Engine {
     pub fn with_store(state: Arc<AppState>, mut store: Store) -> Result<Engine, String> {
         let config = &state.config;
         let opts: Options = config.options();
-        let names: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<String> = state.servers().iter().map(|s| s.name.clone()).collect();
         let loaded = store.load(opts, &names)?;
         let files = loaded
             .files
@@ -289,6 +291,17 @@ impl Engine {
         };
         e.publish(false);
         Ok(e)
+    }
+
+    /// The index of a server by name (a server added by a reload gets the next one).
+    fn server_index(&mut self, name: &str) -> usize {
+        match self.servers.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.servers.push(name.to_string());
+                self.servers.len() - 1
+            }
+        }
     }
 
     /// The state this engine fills.
@@ -348,15 +361,28 @@ impl Engine {
     /// on the state before the look, then applied: a copy of a file that is truncated in the
     /// same look (copytruncate into a followed path) is still recognised as its copy.
     fn look_all(&mut self) {
-        let specs = self.state.config.resolve_logs();
+        // The server list as it is now (a SIGHUP may have changed it).
+        let specs = self.state.resolve_logs();
         let mut looks: Vec<Look> = Vec::new();
-        for (server, spec) in specs.iter().enumerate() {
+        let mut problem = None;
+        for spec in &specs {
+            let server = self.server_index(&spec.name);
             for path in &spec.files {
-                if let Some(l) = look(server, path) {
-                    looks.push(l);
+                match look(server, path) {
+                    Ok(l) => looks.push(l),
+                    Err(e) => {
+                        // A configured path (a glob only lists files that exist) that cannot be
+                        // read now: it is read as soon as it can be.
+                        problem.get_or_insert_with(|| format!("{}: {e}", path.display()));
+                    }
                 }
             }
         }
+        *self
+            .state
+            .problem
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = problem;
         let by_path: HashMap<&Path, usize> = looks
             .iter()
             .enumerate()
@@ -686,6 +712,9 @@ impl Engine {
 
     /// Updates the status of the files in the shared state.
     fn publish(&self, caught_up: bool) {
+        if caught_up && !self.state.caught_up.load(Ordering::SeqCst) {
+            tracing::info!("every log read: caught up");
+        }
         let statuses: Vec<FileStatus> = self
             .files
             .iter()
@@ -800,7 +829,7 @@ impl Engine {
     /// directories its parent pattern matches).
     fn watch_dirs(&self) -> BTreeSet<PathBuf> {
         let mut dirs = BTreeSet::new();
-        for s in &self.state.config.servers {
+        for s in &self.state.servers() {
             for pattern in &s.logs {
                 let Some(parent) = Path::new(pattern).parent() else {
                     continue;
@@ -853,14 +882,15 @@ impl Engine {
             .config
             .poll_interval_ms
             .map(Duration::from_millis);
-        let patterns: Vec<glob::Pattern> = self
-            .state
-            .config
-            .servers
-            .iter()
-            .flat_map(|s| s.logs.iter())
-            .filter_map(|p| glob::Pattern::new(p).ok())
-            .collect();
+        let patterns = |state: &AppState| -> Vec<glob::Pattern> {
+            state
+                .servers()
+                .iter()
+                .flat_map(|s| s.logs.iter())
+                .filter_map(|p| glob::Pattern::new(p).ok())
+                .collect()
+        };
+        let mut pats;
         let mut watcher: Option<notify::RecommendedWatcher> = None;
         let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
         if poll.is_none() {
@@ -878,6 +908,7 @@ impl Engine {
             (None, None) => Duration::from_secs(1),
         };
         loop {
+            pats = patterns(&self.state);
             if let Some(w) = watcher.as_mut() {
                 use notify::Watcher;
                 for d in self.watch_dirs() {
@@ -914,10 +945,11 @@ impl Engine {
                         return self.shutdown().map(drop)
                     }
                     Ok(Msg::Fs(Ok(ev))) => {
-                        if self.relevant(&ev, &patterns) {
+                        if self.relevant(&ev, &pats) {
                             break;
                         }
                     }
+                    Ok(Msg::Look) => break,
                     Ok(Msg::Fs(Err(e))) => {
                         tracing::warn!("file events: {e}; looking at every file");
                         break;
@@ -945,6 +977,8 @@ impl Engine {
 /// A message to the engine's thread.
 pub enum Msg {
     Fs(notify::Result<notify::Event>),
+    /// Look at every path now (the server list changed).
+    Look,
     Stop,
 }
 
@@ -961,6 +995,11 @@ pub struct Stopper(Sender<Msg>);
 impl Stopper {
     pub fn stop(&self) {
         let _ = self.0.send(Msg::Stop);
+    }
+
+    /// Asks for a look at every path now (after a reload changed the server list).
+    pub fn look(&self) {
+        let _ = self.0.send(Msg::Look);
     }
 }
 

@@ -5,6 +5,7 @@
 //! bodies; `batch` and `cli` are the edges of a one-shot run.
 
 pub mod batch;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod core;
@@ -12,6 +13,9 @@ pub mod engine;
 pub mod export;
 pub mod follow;
 pub mod gen;
+pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod query;
 pub mod server;
 pub mod state;

@@ -2,8 +2,14 @@
 //!
 //! The engine is the only writer of `tally` and `files`; the server only reads. `caught_up` is
 //! true only when every file has been read to its end and all of it is in `tally`.
+//!
+//! `config` is the configuration the daemon started with. The license servers and their log
+//! patterns are the one part of it that can change while it runs (SIGHUP re-reads the file):
+//! readers of the logs take them from [`AppState::servers`] / [`AppState::resolve_logs`], never
+//! from `config.servers`.
 
-use crate::config::Config;
+use crate::batch::ServerSpec;
+use crate::config::{Config, ServerConfig};
 use crate::core::merge::Tally;
 use crate::core::FileStats;
 use lmtally_parsers::date::Instant;
@@ -33,19 +39,49 @@ pub struct FileStatus {
 
 pub struct AppState {
     pub config: Config,
+    /// The license servers as last (re)configured: `config.servers` at start-up, then what a
+    /// SIGHUP read.
+    servers: RwLock<Vec<ServerConfig>>,
     pub tally: RwLock<Tally>,
     pub files: RwLock<Vec<FileStatus>>,
     pub caught_up: AtomicBool,
+    /// Why the reader cannot read a configured file now (missing, unreadable), if any: shown in
+    /// systemd's STATUS= until it can.
+    pub problem: RwLock<Option<String>>,
 }
 
 impl AppState {
     pub fn new(config: Config) -> Self {
         let tally = Tally::new(config.options());
         AppState {
+            servers: RwLock::new(config.servers.clone()),
             config,
             tally: RwLock::new(tally),
             files: RwLock::new(Vec::new()),
             caught_up: AtomicBool::new(false),
+            problem: RwLock::new(None),
         }
+    }
+
+    /// The license servers and their log patterns as they are now configured.
+    pub fn servers(&self) -> Vec<ServerConfig> {
+        self.servers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the license servers (a SIGHUP's reload); the reader picks them up on its next
+    /// pass. Returns whether they changed.
+    pub fn set_servers(&self, servers: Vec<ServerConfig>) -> bool {
+        let mut cur = self.servers.write().unwrap_or_else(|p| p.into_inner());
+        let changed = *cur != servers;
+        *cur = servers;
+        changed
+    }
+
+    /// The configured servers with their patterns expanded to the files that exist now.
+    pub fn resolve_logs(&self) -> Vec<ServerSpec> {
+        crate::config::resolve_servers(&self.servers())
     }
 }

@@ -16,7 +16,7 @@ pub enum Framed<'a> {
 /// the unfinished last line until its `\n` arrives. Removes a UTF-8 BOM at the start of the file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Framer {
-    /// The start of the unfinished line (at most `MAX_LINE + 1` bytes are kept).
+    /// The start of the unfinished line (at most `KEEP` bytes are kept).
     partial: Vec<u8>,
     /// Bytes of the unfinished line, including those not kept.
     partial_len: u64,
@@ -27,6 +27,10 @@ pub struct Framer {
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Bytes of an unfinished line worth keeping: enough for a line of `MAX_LINE` bytes after a BOM
+/// (the BOM is removed only when the line is complete), plus one to know it is too long.
+const KEEP: usize = MAX_LINE + 1 + BOM.len();
 
 impl Framer {
     pub fn new() -> Self {
@@ -53,9 +57,7 @@ impl Framer {
                     if self.partial_len == 0 {
                         self.emit(head, len, f);
                     } else {
-                        let keep = (MAX_LINE + 1)
-                            .saturating_sub(self.partial.len())
-                            .min(head.len());
+                        let keep = KEEP.saturating_sub(self.partial.len()).min(head.len());
                         let mut line = std::mem::take(&mut self.partial);
                         line.extend_from_slice(&head[..keep]);
                         self.emit(&line, len, f);
@@ -67,9 +69,7 @@ impl Framer {
                     chunk = rest;
                 }
                 None => {
-                    let keep = (MAX_LINE + 1)
-                        .saturating_sub(self.partial.len())
-                        .min(chunk.len());
+                    let keep = KEEP.saturating_sub(self.partial.len()).min(chunk.len());
                     self.partial.extend_from_slice(&chunk[..keep]);
                     self.partial_len += chunk.len() as u64;
                     chunk = &[];

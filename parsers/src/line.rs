@@ -429,22 +429,27 @@ fn long_date(i: &[u8]) -> R<'_, Option<Day>> {
 
 /// `Server's System Date and Time: <long date>`.
 fn system_date(i: &[u8]) -> R<'_, Option<Day>> {
-    let (i, _) = (tag("Server's System Date and Time:"), blanks).parse(i)?;
+    // Single spaces, as the contract writes the form (and as `long_date` reads the date).
+    let (i, _) = tag("Server's System Date and Time: ").parse(i)?;
     long_date(i)
 }
 
-/// `(@name-SLOG@) Start-Date: | Time: | Reread time: <long date>`.
+/// `(@name-SLOG@) Start-Date: | Time: | Reread time: <long date>`, with single spaces; the name
+/// is not empty and, like a daemon name, has no blank or `)`.
 fn slog_date(i: &[u8]) -> R<'_, Option<Day>> {
-    let (i, _) = tag("(@").parse(i)?;
-    let end = memchr::memmem::find(i, b"-SLOG@)").ok_or(nom::Err::Error(()))?;
-    let i = &i[end + 7..];
-    let (i, _) = (
-        blanks,
-        alt((tag("Start-Date:"), tag("Time:"), tag("Reread time:"))),
-        blanks,
+    let (i, (_, token, _, _, _, _)) = (
+        tag("(@"),
+        take_while1(|c: u8| !is_blank(c) && c != b')'),
+        char(')'),
+        char(' '),
+        alt((tag("Start-Date"), tag("Time"), tag("Reread time"))),
+        tag(": "),
     )
         .parse(i)?;
-    long_date(i)
+    match token.strip_suffix(b"-SLOG@") {
+        Some(name) if !name.is_empty() => long_date(i),
+        _ => Err(nom::Err::Error(())),
+    }
 }
 
 /// Session resets other than the banner (2.5).

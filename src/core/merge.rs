@@ -88,35 +88,32 @@ impl Tally {
         let mut queues: Vec<VecDeque<(Instant, Instant, Event)>> = vec![VecDeque::new(); n];
         let mut done = vec![false; n];
         let mut heap = BinaryHeap::new();
-        for i in 0..n {
-            self.refill(
-                server,
-                &mut sources[i],
-                &mut files[i],
-                &mut queues[i],
-                &mut done[i],
-            )?;
-            if let Some(&(key, _, _)) = queues[i].front() {
-                heap.push(Reverse((key, i)));
+        // Files whose head must be (re)read and pushed: all of them at first, then the one whose
+        // head was just taken.
+        let mut stale: Vec<usize> = (0..n).collect();
+        loop {
+            for i in stale.drain(..) {
+                if queues[i].is_empty() {
+                    self.refill(
+                        server,
+                        &mut sources[i],
+                        &mut files[i],
+                        &mut queues[i],
+                        &mut done[i],
+                    )?;
+                }
+                if let Some(&(key, _, _)) = queues[i].front() {
+                    heap.push(Reverse((key, i)));
+                }
             }
-        }
-        while let Some(Reverse((_, i))) = heap.pop() {
+            let Some(Reverse((_, i))) = heap.pop() else {
+                break;
+            };
             let (_, at, ev) = queues[i]
                 .pop_front()
                 .expect("a file in the heap has a head");
             self.agg.apply(server, at, Some(ev));
-            if queues[i].is_empty() {
-                self.refill(
-                    server,
-                    &mut sources[i],
-                    &mut files[i],
-                    &mut queues[i],
-                    &mut done[i],
-                )?;
-            }
-            if let Some(&(key, _, _)) = queues[i].front() {
-                heap.push(Reverse((key, i)));
-            }
+            stale.push(i);
         }
         Ok(())
     }

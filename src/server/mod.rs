@@ -1,5 +1,5 @@
-//! The HTTP edge of `lmtally serve` (contract, section 5): the report endpoint, `/api/v1/status`
-//! and `/healthz`, on warp and hyper.
+//! The HTTP edge of `lmtally serve` (contract, section 5): the report endpoint, `/api/v1/status`,
+//! `/healthz` and `/metrics`, on warp and hyper.
 //!
 //! Requests are routed by hand in [`route`] rather than with warp's path filters, so that the
 //! order of the checks is the contract's: a token is checked before anything else on `/api/`
@@ -9,10 +9,12 @@
 //!
 //! The server only reads [`AppState`], taking its locks afresh for each request: the reader
 //! (engine) may change the tally at any time. Rows are cached per tally generation ([`cache`]).
+//! Every answer is counted, with its time, for `/metrics` ([`requests`]).
 
 pub mod auth;
 pub mod cache;
 pub mod io;
+pub mod requests;
 
 use crate::core::report::Snapshot;
 use crate::export;
@@ -30,8 +32,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{debug, error, info, warn};
 use warp::http::header::{
-    HeaderName, HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH,
-    CONTENT_TYPE,
+    HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION,
+    CONTENT_LENGTH, CONTENT_TYPE,
 };
 use warp::http::{HeaderMap, Method, StatusCode};
 use warp::hyper::body::Bytes;
@@ -41,6 +43,9 @@ use warp::{Buf, Filter, Stream};
 pub const REPORT_PREFIX: &str = "/api/v1/report/users/realtime-count/";
 pub const STATUS_PATH: &str = "/api/v1/status";
 pub const HEALTH_PATH: &str = "/healthz";
+pub const METRICS_PATH: &str = "/metrics";
+/// The `Server` header of `/healthz` answers.
+pub const SERVER_HEADER: &str = concat!("lmtally/", env!("CARGO_PKG_VERSION"));
 /// The token header (HTTP header names are case-insensitive).
 pub const TOKEN_HEADER: &str = "x-auth-token";
 
@@ -50,23 +55,52 @@ const DRAIN_LIMIT: usize = 1 << 20;
 
 pub type Response = warp::reply::Response;
 
-/// What a request handler needs: the shared state, the tokens, the rows cache.
+/// What a request handler needs: the shared state, the tokens, the rows cache, the request
+/// counters.
 pub struct Ctx {
     pub state: Arc<AppState>,
-    tokens: Tokens,
+    /// Replaced as a whole when SIGHUP reloads them.
+    tokens: std::sync::RwLock<Arc<Tokens>>,
     cache: RowsCache,
     /// Held while rows are computed (see [`Ctx::rows`]).
     computing: std::sync::Mutex<()>,
+    pub requests: requests::RequestStats,
+    /// When the process started (for `/metrics`).
+    started: std::time::SystemTime,
 }
 
 impl Ctx {
     pub fn new(state: Arc<AppState>, tokens: Tokens) -> Self {
         Ctx {
             state,
-            tokens,
+            tokens: std::sync::RwLock::new(Arc::new(tokens)),
             cache: RowsCache::default(),
             computing: std::sync::Mutex::new(()),
+            requests: requests::RequestStats::default(),
+            started: std::time::SystemTime::now(),
         }
+    }
+
+    /// The tokens accepted now.
+    pub fn tokens(&self) -> Arc<Tokens> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Accepts `tokens` from now on (and no other); requests in progress are not affected.
+    pub fn set_tokens(&self, tokens: Tokens) {
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
+    }
+
+    /// Now, as a server-local instant in the configured time zone (default: the system's).
+    pub fn now_local(&self) -> lmtally_parsers::date::Instant {
+        let naive = match self.state.config.timezone {
+            Some(tz) => chrono::Utc::now().with_timezone(&tz).naive_local(),
+            None => chrono::Local::now().naive_local(),
+        };
+        naive.and_utc().timestamp()
     }
 
     /// Today in the configured time zone (default: the system's); the default `ed`.
@@ -220,14 +254,34 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<Peer>())
         .and(warp::body::stream())
-        .then(move |method: Method, path: warp::path::FullPath, query: Option<String>, headers: HeaderMap, peer: Option<Peer>, body| {
-            let ctx = ctx.clone();
-            async move {
-                let resp = route(&ctx, &method, path.as_str(), query.as_deref(), &headers, peer, body).await;
-                debug!(%method, path = %cut(path.as_str()), status = resp.status().as_u16(), "request");
-                resp
-            }
-        })
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: Option<String>,
+                  headers: HeaderMap,
+                  peer: Option<Peer>,
+                  body| {
+                let ctx = ctx.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let resp = route(
+                        &ctx,
+                        &method,
+                        path.as_str(),
+                        query.as_deref(),
+                        &headers,
+                        peer,
+                        body,
+                    )
+                    .await;
+                    let status = resp.status().as_u16();
+                    ctx.requests
+                        .record(path.as_str(), status, started.elapsed());
+                    debug!(%method, path = %cut(path.as_str()), status, "request");
+                    resp
+                }
+            },
+        )
 }
 
 /// Routes one request. Never fails: every outcome is a response.
@@ -247,9 +301,27 @@ where
     let get_like = *method == Method::GET || *method == Method::HEAD;
     if path == HEALTH_PATH {
         return if get_like {
-            response(StatusCode::OK, "text/plain; charset=utf-8", "ok")
+            let mut r = response(StatusCode::OK, "text/plain; charset=utf-8", "ok");
+            // Tells `check-config` that the port it finds in use is an lmtally's.
+            r.headers_mut().insert(
+                warp::http::header::SERVER,
+                HeaderValue::from_static(SERVER_HEADER),
+            );
+            r
         } else {
             method_not_allowed(method, path, "GET, HEAD")
+        };
+    }
+    if path == METRICS_PATH {
+        return if !get_like {
+            method_not_allowed(method, path, "GET, HEAD")
+        } else if ctx.state.config.metrics_public || metrics_token_ok(ctx, headers, peer) {
+            metrics(ctx).await
+        } else {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "/metrics needs a token: X-Auth-token or Authorization: Bearer (or metrics_public = true)",
+            )
         };
     }
     if !path.starts_with("/api/") {
@@ -264,7 +336,7 @@ where
             warn!(%peer, path = %cut(path), "401: no X-Auth-token header");
             return error(StatusCode::UNAUTHORIZED, "missing X-Auth-token header");
         }
-        Some(v) if !ctx.tokens.accepts(v.as_bytes()) => {
+        Some(v) if !ctx.tokens().accepts(v.as_bytes()) => {
             warn!(%peer, path = %cut(path), "401: wrong token in X-Auth-token (not logged)");
             return error(
                 StatusCode::UNAUTHORIZED,
@@ -622,6 +694,108 @@ async fn status(ctx: &Arc<Ctx>) -> Response {
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error while making the status",
+            )
+        }
+    }
+}
+
+/// Whether a `/metrics` request carries a known token, in `X-Auth-token` or as
+/// `Authorization: Bearer TOKEN` (what Prometheus sends with `authorization: credentials`).
+fn metrics_token_ok(ctx: &Ctx, headers: &HeaderMap, peer: Option<Peer>) -> bool {
+    let tokens = ctx.tokens();
+    let given = headers.get(TOKEN_HEADER).map(|v| v.as_bytes()).or_else(|| {
+        let v = headers.get(AUTHORIZATION)?.as_bytes();
+        let scheme = v.get(..7)?;
+        scheme
+            .eq_ignore_ascii_case(b"bearer ")
+            .then(|| v[7..].trim_ascii())
+    });
+    let ok = given.is_some_and(|t| tokens.accepts(t));
+    if !ok {
+        let peer = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+        warn!(%peer, path = METRICS_PATH, "401: no known token (not logged)");
+    }
+    ok
+}
+
+/// A sample of the daemon for `/metrics` (blocking: takes the state's locks, looks at the
+/// files' sizes).
+pub fn metrics_sample(ctx: &Ctx) -> Result<crate::metrics::Sample, String> {
+    use crate::metrics::{FileSample, Sample, ServerSample};
+    let caught_up = ctx.state.caught_up.load(Ordering::SeqCst);
+    let files: Vec<crate::state::FileStatus> = ctx
+        .state
+        .files
+        .read()
+        .map_err(|_| "the reading state is unavailable: its reader failed".to_string())?
+        .clone();
+    let now = ctx.now_local();
+    let servers = ctx
+        .state
+        .servers()
+        .into_iter()
+        .map(|s| {
+            let latest = files
+                .iter()
+                .filter(|f| f.server == s.name)
+                .filter_map(|f| f.latest)
+                .max();
+            ServerSample {
+                seconds_since_last_event: latest.map(|at| now - at),
+                name: s.name,
+            }
+        })
+        .collect();
+    let files = files
+        .into_iter()
+        .map(|f| FileSample {
+            // The size now: what the reader saw last may be old.
+            size: std::fs::metadata(&f.path).map_or(f.size, |m| m.len()),
+            server: f.server,
+            path: f.path.display().to_string(),
+            lines: f.stats.lines,
+            usage: f.stats.usage,
+            skipped: f.stats.skipped,
+            malformed: f.stats.malformed,
+            undated: f.undated,
+            bytes_read: f.bytes_read,
+        })
+        .collect();
+    Ok(Sample {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        caught_up,
+        start_time_seconds: ctx
+            .started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        files,
+        servers,
+        requests: ctx.requests.snapshot(),
+    })
+}
+
+async fn metrics(ctx: &Arc<Ctx>) -> Response {
+    let ctx = ctx.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        metrics_sample(&ctx).map(|s| crate::metrics::render(&s))
+    });
+    match body.await {
+        Ok(Ok(text)) => {
+            let mut r = response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            );
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, &msg),
+        Err(e) => {
+            error!("the metrics failed: {e}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while making the metrics",
             )
         }
     }

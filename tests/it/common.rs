@@ -59,3 +59,25 @@ pub fn tuples(rows: &[Row]) -> Vec<(String, u64, u64, u64, u64)> {
         })
         .collect()
 }
+
+/// The Python interpreter for the reference implementation (`tests/reference/refimpl.py`): the
+/// real executable behind `python3` (asked once; skipping a pyenv-style shim saves most of the
+/// start-up time of each run), or `None` when there is no python3.
+pub fn python3() -> Option<PathBuf> {
+    static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .ok()?;
+        let exe = String::from_utf8(out.stdout).ok()?;
+        let exe = exe.trim();
+        (out.status.success() && !exe.is_empty()).then(|| PathBuf::from(exe))
+    })
+    .clone()
+}
+
+/// The reference implementation's script.
+pub fn refimpl_py() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/refimpl.py")
+}

@@ -2,4 +2,8 @@
 
 mod api;
 mod common;
+mod golden;
 mod live;
+mod props;
+mod rules;
+mod service;
