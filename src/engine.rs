@@ -42,6 +42,8 @@ pub const SAFETY_NET: Duration = Duration::from_secs(5);
 /// a followed name); at most this many per server.
 pub const KEEP_DETACHED: usize = 64;
 const CHUNK: usize = 1 << 20;
+/// How long a file that looks like a copy still being written is left alone.
+pub const GROWING_WAIT: Duration = Duration::from_secs(10);
 
 /// Reads every configured log to its end into `state` and marks it caught up. The tally and
 /// the files' status are replaced only at the end, so a second run (after SIGHUP changed the
@@ -432,7 +434,19 @@ impl Engine {
                 if claimed[li] {
                     continue;
                 }
-                let id = identify(&cands, &l.seen());
+                let mut id = identify(&cands, &l.seen());
+                if let Identity::Growing(_) = id {
+                    // A copy being written: looked at again once it has stopped growing for a
+                    // while (then, if still shorter, it is a new file after all).
+                    let age = std::time::SystemTime::now()
+                        .duration_since(l.mtime)
+                        .unwrap_or_default();
+                    if age < GROWING_WAIT {
+                        tracing::debug!(path = %l.path.display(), "a copy being written: waiting");
+                        continue;
+                    }
+                    id = Identity::New;
+                }
                 if let Identity::Renamed(i) | Identity::Adopted(i) = id {
                     cands[i].attached = true;
                 }
@@ -544,7 +558,7 @@ impl Engine {
                         changed: true,
                     });
                 }
-                Identity::Copy(_) => {}
+                Identity::Copy(_) | Identity::Growing(_) => {}
             }
         }
         for (li, mut cp, born) in copies {

@@ -174,6 +174,9 @@ pub enum Identity {
     /// Candidate `i` is still followed at another path and this file is a copy of it (logrotate's
     /// copytruncate into a path that is also followed): continue from its state.
     Copy(usize),
+    /// The file starts with candidate `i`'s head but is shorter than its read position: most
+    /// likely a copy still being written (copytruncate). Look again later.
+    Growing(usize),
     /// A file never seen: read it from the start.
     New,
 }
@@ -200,6 +203,14 @@ pub fn identify(candidates: &[Candidate<'_>], seen: &Seen<'_>) -> Identity {
         .position(|c| c.attached && (c.known.dev, c.known.ino) != (seen.dev, seen.ino) && fits(c))
     {
         return Identity::Copy(i);
+    }
+    if let Some(i) = candidates.iter().position(|c| {
+        !c.known.head.is_empty()
+            && c.known.head.matches(seen.prefix)
+            && seen.size < c.known.offset
+            && (c.known.dev, c.known.ino) != (seen.dev, seen.ino)
+    }) {
+        return Identity::Growing(i);
     }
     Identity::New
 }
@@ -340,7 +351,21 @@ mod tests {
             identify(&cands, &seen(50, "log one\n")),
             Identity::Adopted(0)
         );
-        // Shorter than the read position: not the same file.
+        // The same head, shorter than the read position: a copy being written.
+        assert_eq!(
+            identify(&cands, &seen(50, "log one\n")),
+            Identity::Adopted(0)
+        );
+        let short = Head(b"log one\n".to_vec());
+        let cands2 = vec![Candidate {
+            known: known(&short, 5, 20),
+            attached: true,
+        }];
+        assert_eq!(
+            identify(&cands2, &seen(50, "log one\nmo")),
+            Identity::Growing(0)
+        );
+        // Shorter than the head: nothing in common yet.
         assert_eq!(identify(&cands, &seen(50, "log one")), Identity::New);
         // A copy of a file still followed.
         assert_eq!(identify(&cands, &seen(51, "log two\nx")), Identity::Copy(1));

@@ -974,3 +974,136 @@ fn sigkill_during_backfill_loses_and_double_counts_nothing() {
     );
     d.sigkill();
 }
+
+/// Waits until `lmtally serve` has read `path` to `size` bytes (as its status shows).
+fn wait_read(d: &Daemon, path: &Path, size: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let st = d.get("/api/v1/status");
+        let done = st["files"].as_array().is_some_and(|fs| {
+            fs.iter().any(|f| {
+                f["path"] == path.display().to_string() && f["bytes_read"].as_u64() == Some(size)
+            })
+        });
+        if done {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never read to {size}: {st}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `lmtally serve` itself follows a log as it is written, rotated by rename, copytruncated into
+/// a followed name, and truncated and rewritten, with file events or by polling only; its report
+/// then equals `lmtally report` over the files it saw.
+fn serve_follows(poll: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("lmgrd.log");
+    let mut toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ntimezone = \"UTC\"\ntokens = [\"{TOKEN}\"]\n",
+        dir.path().join("data").display()
+    );
+    if poll {
+        toml.push_str("poll_interval_ms = 30\n");
+    }
+    toml.push_str(&format!(
+        "[[server]]\nname = \"srv0\"\nlogs = [\"{}/lmgrd.log*\"]\n",
+        dir.path().display()
+    ));
+    let config = dir.path().join("lmtally.toml");
+    fs::write(&config, toml).unwrap();
+    let mut rng = Rng(if poll { 7 } else { 8 });
+    let mut logs = LogGen {
+        clock: 8 * 3600,
+        first_day: from_ymd(2023, 3, 1).unwrap(),
+        open: Vec::new(),
+        gen_no: 0,
+        server: 0,
+    };
+    let mut gens: Vec<Vec<u8>> = vec![logs.start()];
+    fs::write(&live, &gens[0]).unwrap();
+    let d = spawn_serve(&config);
+    let mut append = |gens: &mut Vec<Vec<u8>>, rng: &mut Rng, logs: &mut LogGen, n: usize| {
+        for _ in 0..n {
+            let mut bytes = logs.line(rng).into_bytes();
+            bytes.push(b'\n');
+            // A line written in two pieces: the first waits for its end.
+            let cut = rng.below(bytes.len() as u64) as usize;
+            let mut f = OpenOptions::new().append(true).open(&live).unwrap();
+            f.write_all(&bytes[..cut]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(rng.below(3)));
+            f.write_all(&bytes[cut..]).unwrap();
+            gens.last_mut().unwrap().extend_from_slice(&bytes);
+        }
+    };
+    let size = |gens: &Vec<Vec<u8>>| gens.last().unwrap().len() as u64;
+    append(&mut gens, &mut rng, &mut logs, 40);
+    // Rename-and-create rotation, the new file written at once.
+    fs::rename(&live, dir.path().join("lmgrd.log.1")).unwrap();
+    gens.push(logs.start());
+    fs::write(&live, gens.last().unwrap()).unwrap();
+    append(&mut gens, &mut rng, &mut logs, 40);
+    // Copytruncate into a followed name.
+    wait_read(&d, &live, size(&gens));
+    fs::copy(&live, dir.path().join("lmgrd.log.2")).unwrap();
+    gens.push(logs.start());
+    let mut f = OpenOptions::new().write(true).open(&live).unwrap();
+    f.set_len(0).unwrap();
+    f.write_all(gens.last().unwrap()).unwrap();
+    drop(f);
+    append(&mut gens, &mut rng, &mut logs, 40);
+    // Truncated and rewritten past the old size (read first: the old bytes are gone after).
+    wait_read(&d, &live, size(&gens));
+    let old = size(&gens) as usize;
+    let mut content = logs.start();
+    while content.len() <= old {
+        content.extend_from_slice(logs.line(&mut rng).as_bytes());
+        content.push(b'\n');
+    }
+    gens.push(content);
+    fs::write(&live, gens.last().unwrap()).unwrap();
+    append(&mut gens, &mut rng, &mut logs, 20);
+
+    // Expected: lmtally report over the generations, as separate files in order.
+    let mut files = Vec::new();
+    for (i, g) in gens.iter().enumerate() {
+        let p = dir.path().join(format!("expected-{i}.txt"));
+        fs::write(&p, g).unwrap();
+        files.push(p.display().to_string());
+    }
+    let ed = "2024-12-31";
+    let out = Command::new(env!("CARGO_BIN_EXE_lmtally"))
+        .args(["report", "--ed", ed, "--today", ed, "--server"])
+        .arg(format!("srv0={}", files.join(",")))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let expected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = d.get(&format!("/api/v1/report/users/realtime-count/json?ed={ed}"));
+        if got == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon's report stays different:\n{got}\nexpected\n{expected}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(d.sigterm().success());
+}
+
+#[test]
+fn serve_follows_a_log_with_file_events() {
+    serve_follows(false);
+}
+
+#[test]
+fn serve_follows_a_log_by_polling_only() {
+    serve_follows(true);
+}
