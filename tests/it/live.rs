@@ -1027,7 +1027,7 @@ fn serve_follows(poll: bool) {
     let mut gens: Vec<Vec<u8>> = vec![logs.start()];
     fs::write(&live, &gens[0]).unwrap();
     let d = spawn_serve(&config);
-    let mut append = |gens: &mut Vec<Vec<u8>>, rng: &mut Rng, logs: &mut LogGen, n: usize| {
+    let append = |gens: &mut Vec<Vec<u8>>, rng: &mut Rng, logs: &mut LogGen, n: usize| {
         for _ in 0..n {
             let mut bytes = logs.line(rng).into_bytes();
             bytes.push(b'\n');
