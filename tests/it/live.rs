@@ -1107,3 +1107,77 @@ fn serve_follows_a_log_with_file_events() {
 fn serve_follows_a_log_by_polling_only() {
     serve_follows(true);
 }
+
+/// A store made with other counting options is refused with a message that says to rebuild;
+/// `lmtally rebuild` reads the logs again with the new options, and the daemon then answers like
+/// `lmtally report` with them.
+#[test]
+fn rebuild_after_changing_the_counting_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("lmgrd.log");
+    fs::write(
+        &log,
+        "8:00:00 (lmgrd) TIMESTAMP 3/1/2023\n8:00:01 (MLM) OUT: \"MATLAB\" Ana@h1\n8:00:02 (MLM) OUT: \"MATLAB\" ana@h2\n\
+         8:00:03 (MLM) DENIED: \"MATLAB\" ANA@h3  (x)\n9:00:00 (MLM) IN: \"MATLAB\" Ana@h1\n",
+    )
+    .unwrap();
+    let config = dir.path().join("lmtally.toml");
+    let write = |fold: bool| {
+        fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\ntimezone = \"UTC\"\ntokens = [\"{TOKEN}\"]\nfold_case = {fold}\n\
+                 [[server]]\nname = \"s\"\nlogs = [\"{}\"]\n",
+                dir.path().join("data").display(),
+                log.display()
+            ),
+        )
+        .unwrap()
+    };
+    let ed = "2023-03-02";
+    let report = |fold: bool| -> serde_json::Value {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lmtally"));
+        cmd.args(["report", "--ed", ed, "--today", ed, "--server"])
+            .arg(format!("s={}", log.display()));
+        if fold {
+            cmd.arg("--fold-case");
+        }
+        serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap()
+    };
+    let path = format!("/api/v1/report/users/realtime-count/json?ed={ed}");
+    write(false);
+    let d = spawn_serve(&config);
+    d.wait_caught_up();
+    assert_eq!(d.get(&path), report(false));
+    assert!(d.sigterm().success());
+
+    write(true);
+    let out = Command::new(env!("CARGO_BIN_EXE_lmtally"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("other counting options") && err.contains("lmtally rebuild"),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_lmtally"))
+        .args(["rebuild", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = spawn_serve(&config);
+    d.wait_caught_up();
+    let folded = report(true);
+    assert_ne!(folded, report(false));
+    assert_eq!(d.get(&path), folded);
+    assert!(d.sigterm().success());
+}
