@@ -458,6 +458,15 @@ impl DayAgg {
     }
 }
 
+/// What the open sessions add to the report (see [`Aggregator::open_overlay`]).
+#[derive(Clone, Debug, Default)]
+pub struct OpenOverlay {
+    /// Per day, identities and host spans of the days where open sessions start or reach.
+    pub edges: BTreeMap<Day, (RoaringBitmap, Vec<u64>)>,
+    /// Whole days covered: (first day, last day, identity, host or [`NO_HOST`]).
+    pub full: Vec<(Day, Day, u32, u32)>,
+}
+
 /// Per-day aggregates and the sessions of every server.
 #[derive(Clone, Debug, Default)]
 pub struct Aggregator {
@@ -673,20 +682,34 @@ impl Aggregator {
     }
 
     /// The sessions still open, as they stand now: each lasts to the latest instant of its server.
-    /// Returned per day: the identities they add to `used` and the spans they add.
-    pub fn open_overlay(&self) -> BTreeMap<Day, (RoaringBitmap, Vec<u64>)> {
-        let mut overlay: BTreeMap<Day, (RoaringBitmap, Vec<u64>)> = BTreeMap::new();
+    /// Their first and last days are returned per day (the identities they add to `used` and the
+    /// spans they add); the whole days between, which a session covers from 0:00:00 to 23:59:59,
+    /// as ranges `(first, last, identity, host)`, so that a session open for years costs one
+    /// range, not a value per day.
+    pub fn open_overlay(&self) -> OpenOverlay {
+        let mut overlay = OpenOverlay::default();
         for st in &self.servers {
             let Some(latest) = st.latest else { continue };
             for (key, q) in &st.open {
                 for o in q {
-                    for_each_day_span(o.at, latest.max(o.at), |d, s, e| {
-                        let entry = overlay.entry(d).or_default();
-                        entry.0.insert(o.ident);
-                        if key.3 != NO_HOST {
-                            entry.1.push(pack_span(key.3, s, e));
-                        }
-                    });
+                    let end = latest.max(o.at);
+                    let (d0, d1) = (day_of(o.at), day_of(end));
+                    let mut edge = |from: Instant, to: Instant| {
+                        for_each_day_span(from, to, |d, s, e| {
+                            let entry = overlay.edges.entry(d).or_default();
+                            entry.0.insert(o.ident);
+                            if key.3 != NO_HOST {
+                                entry.1.push(pack_span(key.3, s, e));
+                            }
+                        })
+                    };
+                    if d1 - d0 <= 1 {
+                        edge(o.at, end);
+                    } else {
+                        edge(o.at, instant(d0, DAY_SECS - 1));
+                        edge(instant(d1, 0), end);
+                        overlay.full.push((d0 + 1, d1 - 1, o.ident, key.3));
+                    }
                 }
             }
         }

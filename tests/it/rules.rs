@@ -1466,3 +1466,69 @@ fn default_sd_counts_open_sessions_and_checkins() {
         vec![r("2023-03-13", 1, 1, 0, 1), r("2023-03-14", 1, 1, 0, 1)]
     );
 }
+
+/// A session left open for weeks: its whole days are one run in the snapshot (not a value per
+/// day), and a day with data inside the run combines both. Worked by hand:
+/// a@h1 opens 03-01 09:00 and stays open to the server's latest instant, 03-20 09:00.
+/// - 03-01: used {a, b}; h1 from 09:00, h2 09:30-10:00 overlap → ucch 2.
+/// - 03-02..03-04 and 03-06..03-19: only a, h1 all day → ucdy 1, ucch 1.
+/// - 03-05: used {a, c, d}; h1 all day (c also on h1: still one host), h3 12:30-14:00 → ucch 2.
+/// - 03-20: a until 09:00 → ucdy 1, ucch 1; 03-21: nothing.
+/// 2019 uct: {a,b} → 2, from 03-05 {a,b,c,d} → 4. 2013 uct (14 days d-13..d): 2 until 03-04;
+/// 4 from 03-05 to 03-14 (window still holds 03-01's b); 3 from 03-15 (b gone) to 03-18;
+/// 1 from 03-19 (window 03-06..03-19 holds only a).
+#[test]
+fn long_open_session_is_a_run_of_whole_days() {
+    let log = " 8:00:00 (lmgrd) TIMESTAMP 3/1/2023
+ 9:00:00 (v) OUT: \"F\" a@h1
+ 9:30:00 (v) OUT: \"F\" b@h2
+10:00:00 (v) IN: \"F\" b@h2
+ 8:00:00 (lmgrd) TIMESTAMP 3/5/2023
+12:00:00 (v) OUT: \"F\" c@h1
+12:30:00 (v) OUT: \"F\" d@h3
+13:00:00 (v) IN: \"F\" c@h1
+14:00:00 (v) IN: \"F\" d@h3
+ 8:00:00 (lmgrd) TIMESTAMP 3/20/2023
+ 9:00:00 (v) x
+";
+    let t = tally_logs(&[log], Options::default());
+    let r19 = tuples(&crate::common::rows(
+        &t,
+        Model::M2019,
+        "2023-03-01",
+        "2023-03-21",
+    ));
+    let r13 = tuples(&crate::common::rows(
+        &t,
+        Model::M2013,
+        "2023-03-01",
+        "2023-03-21",
+    ));
+    let get =
+        |r: &[(String, u64, u64, u64, u64)], d: &str| r.iter().find(|x| x.0 == d).cloned().unwrap();
+    let d = |s: &str| s.to_string();
+    assert_eq!(get(&r19, "2023-03-01"), (d("2023-03-01"), 2, 2, 0, 2));
+    assert_eq!(get(&r19, "2023-03-03"), (d("2023-03-03"), 2, 1, 0, 1));
+    assert_eq!(get(&r19, "2023-03-05"), (d("2023-03-05"), 4, 3, 0, 2));
+    assert_eq!(get(&r19, "2023-03-12"), (d("2023-03-12"), 4, 1, 0, 1));
+    assert_eq!(get(&r19, "2023-03-20"), (d("2023-03-20"), 4, 1, 0, 1));
+    assert_eq!(get(&r19, "2023-03-21"), (d("2023-03-21"), 4, 0, 0, 0));
+    let uct13: Vec<u64> = r13.iter().map(|x| x.1).collect();
+    let mut want = vec![2; 4];
+    want.extend([4; 10]);
+    want.extend([3; 4]);
+    want.extend([1; 3]);
+    assert_eq!(uct13, want);
+    // The same session over millennia costs nothing per day: only the asked days are rows.
+    let wide = "0001-01-01T00:00:00 (v) OUT: F a@h\n9999-12-31T00:00:00 (v) x\n";
+    let t = tally_logs(&[wide], Options::default());
+    assert_eq!(
+        tuples(&crate::common::rows(
+            &t,
+            Model::M2019,
+            "2022-12-31",
+            "2023-01-01"
+        )),
+        vec![(d("2022-12-31"), 1, 1, 0, 1), (d("2023-01-01"), 1, 1, 0, 1)]
+    );
+}
