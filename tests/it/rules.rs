@@ -1474,6 +1474,7 @@ fn default_sd_counts_open_sessions_and_checkins() {
 /// - 03-02..03-04 and 03-06..03-19: only a, h1 all day → ucdy 1, ucch 1.
 /// - 03-05: used {a, c, d}; h1 all day (c also on h1: still one host), h3 12:30-14:00 → ucch 2.
 /// - 03-20: a until 09:00 → ucdy 1, ucch 1; 03-21: nothing.
+///
 /// 2019 uct: {a,b} → 2, from 03-05 {a,b,c,d} → 4. 2013 uct (14 days d-13..d): 2 until 03-04;
 /// 4 from 03-05 to 03-14 (window still holds 03-01's b); 3 from 03-15 (b gone) to 03-18;
 /// 1 from 03-19 (window 03-06..03-19 holds only a).
