@@ -560,9 +560,7 @@ fn metrics_counters_move_when_lines_are_appended() {
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(appended.as_bytes()).unwrap();
     }
-    // With the one-shot reader of this version, a reload (SIGHUP) reads the logs again; the
-    // live follower (issue 4) will not need it.
-    signal(d.child.id(), "HUP");
+    // The live follower picks the appended lines up by itself (no reload).
     let m = eventually("the counters to move", || {
         let (_, text) = scrape(&d, Some(("X-Auth-token", TOKEN)));
         let m = parse_metrics(&text);
