@@ -300,10 +300,11 @@ fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// `lmtally serve`: configuration and tokens first (every problem printed, exit 2), then the
 /// listener is bound (so `/api/v1/status` answers `caught_up: false` while the logs are read),
-/// systemd is told `READY=1`, then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0);
+/// the store is opened, systemd is told `READY=1`, then the logs are read. Stops cleanly on SIGINT/SIGTERM (exit 0);
 /// SIGHUP reloads the tokens and the server list (see [`reload`]).
 ///
-/// Under systemd (`Type=notify`): `READY=1` once the listener is bound, `STATUS=` with the
+/// Under systemd (`Type=notify`): `READY=1` once the listener is bound and the store is open,
+/// `STATUS=` with the
 /// catch-up progress, `WATCHDOG=1` at half of `WATCHDOG_USEC` while the shared state is sound,
 /// `RELOADING=1`/`READY=1` around a reload, `STOPPING=1` on the way out.
 fn serve(args: &ServeArgs) -> i32 {
@@ -371,10 +372,6 @@ fn serve(args: &ServeArgs) -> i32 {
         tracing::info!("listening on http://{}", server.local_addr());
         // Why the last reading of the logs failed, for STATUS=.
         let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        manager.notify(&format!(
-            "READY=1\n{}",
-            crate::notify::status_message(&progress(&state, None))
-        ));
 
         // The reader: the live engine loads the store under data_dir, then follows the logs
         // (a reload only asks it to look at the new server list). If it fails (a store it cannot
@@ -385,8 +382,9 @@ fn serve(args: &ServeArgs) -> i32 {
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
         {
             let (st, reader_failed) = (state.clone(), failed.clone());
+            let ready = manager.clone();
             tokio::task::spawn_blocking(move || {
-                let handle = match crate::engine::start(st) {
+                let handle = match crate::engine::start(st.clone()) {
                     Ok(h) => h,
                     Err(e) => {
                         tracing::error!("the log reader cannot start: {e}");
@@ -395,6 +393,11 @@ fn serve(args: &ServeArgs) -> i32 {
                         return;
                     }
                 };
+                // The listener is bound and the store is open: ready.
+                ready.notify(&format!(
+                    "READY=1\n{}",
+                    crate::notify::status_message(&progress(&st, None))
+                ));
                 tracing::info!("following the logs");
                 let _ = engine_tx.send(Some(handle.stopper()));
                 let result = handle.wait();
