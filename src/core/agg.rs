@@ -392,7 +392,8 @@ pub fn peak_hosts(spans: &[u64]) -> u32 {
     let (mut cur, mut best, mut j) = (0u32, 0u32, 0usize);
     for s in starts {
         while j < ends.len() && ends[j] <= s {
-            cur -= 1;
+            // Saturating: a span read back from a damaged store may end before it starts.
+            cur = cur.saturating_sub(1);
             j += 1;
         }
         cur += 1;
