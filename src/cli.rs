@@ -130,9 +130,7 @@ fn parse_identity(s: &str) -> Result<UserIdentity, String> {
 
 /// Today's date on this machine's clock, in its time zone.
 pub fn local_today() -> Day {
-    use chrono::Datelike;
-    let d = chrono::Local::now().date_naive();
-    lmtally_parsers::date::from_ymd(d.year() as i64, d.month(), d.day()).unwrap_or(0)
+    lmtally_parsers::date::day_of(crate::config::local_now(None))
 }
 
 /// Runs the command line; returns the exit status.

@@ -391,6 +391,15 @@ impl Checker<'_> {
     }
 }
 
+/// Now, as a server-local instant: the wall clock in `tz`, or in the system's zone.
+pub fn local_now(tz: Option<chrono_tz::Tz>) -> lmtally_parsers::date::Instant {
+    let naive = match tz {
+        Some(tz) => chrono::Utc::now().with_timezone(&tz).naive_local(),
+        None => chrono::Local::now().naive_local(),
+    };
+    naive.and_utc().timestamp()
+}
+
 /// A log pattern: a glob (`*`, `?`, `[`) gives its matches in name order; anything else is a path.
 pub fn expand(pattern: &str) -> Vec<PathBuf> {
     if !pattern.contains(['*', '?', '[']) {

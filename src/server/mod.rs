@@ -96,23 +96,12 @@ impl Ctx {
 
     /// Now, as a server-local instant in the configured time zone (default: the system's).
     pub fn now_local(&self) -> lmtally_parsers::date::Instant {
-        let naive = match self.state.config.timezone {
-            Some(tz) => chrono::Utc::now().with_timezone(&tz).naive_local(),
-            None => chrono::Local::now().naive_local(),
-        };
-        naive.and_utc().timestamp()
+        crate::config::local_now(self.state.config.timezone)
     }
 
     /// Today in the configured time zone (default: the system's); the default `ed`.
     pub fn today(&self) -> Day {
-        match self.state.config.timezone {
-            Some(tz) => {
-                use chrono::Datelike;
-                let d = chrono::Utc::now().with_timezone(&tz).date_naive();
-                lmtally_parsers::date::from_ymd(d.year() as i64, d.month(), d.day()).unwrap_or(0)
-            }
-            None => crate::cli::local_today(),
-        }
+        lmtally_parsers::date::day_of(self.now_local())
     }
 
     /// The cached plain JSON body for `key`, if the tally is free to look at and the body is
