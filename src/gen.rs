@@ -1205,6 +1205,21 @@ impl Generator {
         ((0.1 + 0.9 * self.rng.f()) * mean) as i64
     }
 
+    /// Schedules a retry: the same user launching the same feature again at `t`.
+    fn push_launch(&mut self, t: i64, user: u32, host: u32, feat: u16) {
+        self.push_ev(Ev {
+            t,
+            seq: 0,
+            close: 0,
+            user,
+            host,
+            feat,
+            lic: 0,
+            kind: K_LAUNCH,
+            flags: 0,
+        });
+    }
+
     fn push_ev(&mut self, mut e: Ev) {
         self.seq += 1;
         e.seq = self.seq;
@@ -1876,17 +1891,7 @@ impl Generator {
         }
         if self.rng.chance(0.3) {
             let later = tt + self.rng.log_uniform(2.0, 3600.0);
-            self.push_ev(Ev {
-                t: later,
-                seq: 0,
-                close: 0,
-                user,
-                host,
-                feat,
-                lic: 0,
-                kind: K_LAUNCH,
-                flags: 0,
-            });
+            self.push_launch(later, user, host, feat);
         }
     }
 
@@ -1936,17 +1941,7 @@ impl Generator {
         self.fin(out, s);
         if real && self.rng.chance(0.5) {
             let later = t + self.rng.range(1, 5);
-            self.push_ev(Ev {
-                t: later,
-                seq: 0,
-                close: 0,
-                user,
-                host,
-                feat,
-                lic: 0,
-                kind: K_LAUNCH,
-                flags: 0,
-            });
+            self.push_launch(later, user, host, feat);
         }
     }
 
