@@ -1195,6 +1195,17 @@ impl Generator {
             [self.feat_offs[f as usize] as usize..self.feat_offs[f as usize + 1] as usize]
     }
 
+    /// A feature as usage lines write it: quoted, or bare with `unquoted`.
+    fn push_feat(&self, out: &mut Vec<u8>, f: u16, unquoted: bool) {
+        if unquoted {
+            out.extend_from_slice(self.feat(f));
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(self.feat(f));
+            out.push(b'"');
+        }
+    }
+
     fn rare_interval(&mut self, frac: f64, lo_days: f64, hi_days: f64) -> i64 {
         let mean = (self.span_days.max(1.0) * frac).clamp(lo_days, hi_days) * 86_400.0;
         (self.rng.exp(mean) as i64).max(3600)
@@ -1447,13 +1458,7 @@ impl Generator {
         let s = self.env(out, t, false, true);
         out.extend_from_slice(kw);
         out.push(b' ');
-        if flags & F_UNQ != 0 {
-            out.extend_from_slice(self.feat(feat));
-        } else {
-            out.push(b'"');
-            out.extend_from_slice(self.feat(feat));
-            out.push(b'"');
-        }
+        self.push_feat(out, feat, flags & F_UNQ != 0);
         out.push(b' ');
         self.push_user(out, user, flags & F_OBF != 0);
         out.push(b'@');
@@ -1531,13 +1536,7 @@ impl Generator {
     ) {
         let s = self.env(out, t, false, true);
         out.extend_from_slice(b"DENIED: ");
-        if flags & F_UNQ != 0 {
-            out.extend_from_slice(self.feat(feat));
-        } else {
-            out.push(b'"');
-            out.extend_from_slice(self.feat(feat));
-            out.push(b'"');
-        }
+        self.push_feat(out, feat, flags & F_UNQ != 0);
         out.push(b' ');
         out.extend_from_slice(self.user(user));
         out.push(b'@');
