@@ -115,7 +115,12 @@ impl Api {
     fn start_with(servers: &[(&str, Vec<(&str, String)>)], extra: &str, load: bool) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let config_path = write_config(dir.path(), servers, extra);
-        let config = Config::load(&config_path).unwrap();
+        Api::start_config(dir, &config_path, load)
+    }
+
+    /// Starts the server on a configuration file (kept in `dir`), then (if `load`) reads the logs.
+    fn start_config(dir: tempfile::TempDir, config_path: &Path, load: bool) -> Api {
+        let config = Config::load(config_path).unwrap();
         let state = Arc::new(AppState::new(config));
         let ctx = Arc::new(Ctx::new(
             state.clone(),
@@ -1247,30 +1252,8 @@ fn real_log_endpoint_equals_lmtally_report() {
     );
     let path = dir.path().join("c.toml");
     std::fs::write(&path, config).unwrap();
-    let state = Arc::new(AppState::new(Config::load(&path).unwrap()));
-    let ctx = Arc::new(Ctx::new(state.clone(), Tokens::new(&[TOKEN])));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), ctx))
-        .unwrap();
-    let addr = server.local_addr();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = rt.spawn(server.run(async {
-        let _ = rx.await;
-    }));
-    engine::load_once(&state).unwrap();
-    let client = Client::new();
-    let http = client
-        .get(format!("http://{addr}{PREFIX}json?ed=2022-07-31"))
-        .header("X-Auth-token", TOKEN)
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
+    let api = Api::start_config(dir, &path, true);
+    let http = api.get("json", &[("ed", "2022-07-31")]).bytes().unwrap();
     let cli = cli_report(&[
         "--server",
         &format!("matlab={}", log.display()),
@@ -1288,8 +1271,6 @@ fn real_log_endpoint_equals_lmtally_report() {
         .unwrap()
         .iter()
         .any(|r| r["ucdy"].as_u64().unwrap() > 10));
-    let _ = tx.send(());
-    rt.block_on(done).unwrap();
 }
 
 /// Sends SIGTERM to a process this test started (through the shell's own `kill`).
