@@ -141,8 +141,8 @@ impl IdentTable {
 /// Lookups that repeat on almost every line.
 #[derive(Clone, Debug, Default)]
 struct NameCache {
-    /// The last daemons and features seen, raw bytes → word id.
-    recent: Vec<(Box<[u8]>, u32)>,
+    /// Daemons and features, raw bytes → word id.
+    words: WordCache,
     /// Raw (user, host) bytes → their ids: one lookup instead of three on most lines.
     pairs: PairCache,
 }
@@ -216,7 +216,60 @@ impl PairCache {
     }
 }
 
-const RECENT: usize = 16;
+/// A direct-mapped cache from the raw bytes of a short daemon or feature name to its word id.
+/// A server has a few dozen of them, so almost every lookup is one hashed slot and one compare.
+#[derive(Clone, Debug)]
+struct WordCache {
+    slots: Box<[WordSlot]>,
+}
+
+const WORD_BYTES: usize = 27;
+const WORD_SLOTS: usize = 256;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct WordSlot {
+    id: u32,
+    /// 0: empty (an empty name is never cached).
+    len: u8,
+    bytes: [u8; WORD_BYTES],
+}
+
+impl Default for WordCache {
+    fn default() -> Self {
+        WordCache {
+            slots: vec![WordSlot::default(); WORD_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+impl WordCache {
+    #[inline]
+    fn slot(bytes: &[u8]) -> usize {
+        let mut h = FxHasher::default();
+        h.write(bytes);
+        (h.finish() >> 32) as usize % WORD_SLOTS
+    }
+
+    #[inline]
+    fn get(&self, bytes: &[u8]) -> Option<u32> {
+        if bytes.is_empty() || bytes.len() > WORD_BYTES {
+            return None;
+        }
+        let s = &self.slots[Self::slot(bytes)];
+        (s.len as usize == bytes.len() && s.bytes[..bytes.len()] == *bytes).then_some(s.id)
+    }
+
+    fn insert(&mut self, bytes: &[u8], id: u32) {
+        if bytes.is_empty() || bytes.len() > WORD_BYTES {
+            return;
+        }
+        let s = &mut self.slots[Self::slot(bytes)];
+        s.id = id;
+        s.len = bytes.len() as u8;
+        s.bytes[..bytes.len()].copy_from_slice(bytes);
+    }
+}
+
 
 impl Names {
     pub fn reindex(&mut self) {
@@ -276,23 +329,12 @@ impl Names {
 
     /// Interns a daemon or feature name (never case-folded: only user and host names are).
     pub fn word(&mut self, bytes: &[u8]) -> u32 {
-        if let Some((b, id)) = self.cache.recent.first() {
-            if **b == *bytes {
-                return *id;
-            }
-        }
-        if let Some(i) = self.cache.recent.iter().position(|(b, _)| **b == *bytes) {
-            let id = self.cache.recent[i].1;
-            // Move to front, so the common names are found first.
-            self.cache.recent[..=i].rotate_right(1);
+        if let Some(id) = self.cache.words.get(bytes) {
             return id;
         }
         let s: Cow<'_, str> = decode(bytes, false);
         let id = self.words.intern(&s);
-        if self.cache.recent.len() == RECENT {
-            self.cache.recent.pop();
-        }
-        self.cache.recent.insert(0, (bytes.into(), id));
+        self.cache.words.insert(bytes, id);
         id
     }
 }
