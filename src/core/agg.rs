@@ -270,7 +270,6 @@ impl WordCache {
     }
 }
 
-
 impl Names {
     pub fn reindex(&mut self) {
         self.words.reindex();
@@ -528,6 +527,30 @@ pub struct Aggregator {
     generation: u64,
     /// Whether `generation` was read since it was last renewed.
     observed: Observed,
+    /// Per identity, a day whose `used` (`denied`) set is known to hold it: a repeated line of
+    /// the same day skips the bitmap. Invariant: `marks[i] == d` ⇒ `days[d]` holds `i`; anything
+    /// that changes `days` other than by adding must call [`Aggregator::touch`], which clears it.
+    used_marks: Marks,
+    denied_marks: Marks,
+}
+
+/// Day marks per identity (see `Aggregator::used_marks`).
+#[derive(Clone, Debug, Default)]
+struct Marks(Vec<Day>);
+
+impl Marks {
+    /// Whether `ident` is not yet known to be in day `d`'s set; marks it as known.
+    #[inline]
+    fn first(&mut self, ident: u32, d: Day) -> bool {
+        let i = ident as usize;
+        if i >= self.0.len() {
+            self.0.resize((i + 1).next_power_of_two(), Day::MIN);
+        }
+        let m = &mut self.0[i];
+        let first = *m != d;
+        *m = d;
+        first
+    }
 }
 
 /// A flag that clones as "observed" on both sides: a clone and its original that change apart
@@ -599,6 +622,24 @@ impl Aggregator {
     pub fn touch(&mut self) {
         self.generation = next_generation();
         *self.observed.0.get_mut() = false;
+        self.used_marks = Marks::default();
+        self.denied_marks = Marks::default();
+    }
+
+    /// Adds `ident` to day `d`'s `used` set.
+    #[inline]
+    fn use_ident(&mut self, d: Day, ident: u32) {
+        if self.used_marks.first(ident, d) {
+            self.day_mut(d).used.insert(ident);
+        }
+    }
+
+    /// Adds `ident` to day `d`'s `denied` set.
+    #[inline]
+    fn deny_ident(&mut self, d: Day, ident: u32) {
+        if self.denied_marks.first(ident, d) {
+            self.day_mut(d).denied.insert(ident);
+        }
     }
 
     fn day_mut(&mut self, d: Day) -> &mut DayAgg {
@@ -654,7 +695,7 @@ impl Aggregator {
                 let key = (daemon, feature, user, host);
                 match kind {
                     Kind::Out => {
-                        self.day_mut(day).used.insert(ident);
+                        self.use_ident(day, ident);
                         self.servers[server]
                             .open
                             .entry(key)
@@ -662,7 +703,7 @@ impl Aggregator {
                             .push(Open { at, ident });
                     }
                     Kind::In => {
-                        self.day_mut(day).used.insert(ident);
+                        self.use_ident(day, ident);
                         let open = &mut self.servers[server].open;
                         if let Some(q) = open.get_mut(&key) {
                             let first = q.remove(0);
@@ -673,14 +714,14 @@ impl Aggregator {
                         }
                     }
                     Kind::Upgrade => {
-                        self.day_mut(day).used.insert(ident);
+                        self.use_ident(day, ident);
                     }
                     Kind::Denied => {
-                        self.day_mut(day).denied.insert(ident);
+                        self.deny_ident(day, ident);
                     }
                     Kind::Unsupported => {
                         if self.opts.count_unsupported_as_denial {
-                            self.day_mut(day).denied.insert(ident);
+                            self.deny_ident(day, ident);
                         }
                     }
                 }
@@ -708,10 +749,9 @@ impl Aggregator {
     fn close(&mut self, o: Open, host: u32, at: Instant) {
         let end = at.max(o.at);
         for_each_day_span(o.at, end, |d, s, e| {
-            let day = self.day_mut(d);
-            day.used.insert(o.ident);
+            self.use_ident(d, o.ident);
             if host != NO_HOST {
-                day.add_span(pack_span(host, s, e));
+                self.day_mut(d).add_span(pack_span(host, s, e));
             }
         });
     }
@@ -771,6 +811,36 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_lines_of_a_day_are_counted_once_and_touch_forgets_the_marks() {
+        let mut a = Aggregator::new(Options::default());
+        let ev = |kind, ident| {
+            Some(Event::Usage {
+                kind,
+                daemon: 0,
+                feature: 1,
+                user: 2,
+                host: NO_HOST,
+                ident,
+            })
+        };
+        let day = 19_000;
+        a.apply(0, instant(day, 10), ev(Kind::Denied, 7));
+        a.apply(0, instant(day, 11), ev(Kind::Denied, 7));
+        a.apply(0, instant(day, 12), ev(Kind::Upgrade, 7));
+        a.apply(0, instant(day + 1, 0), ev(Kind::Denied, 7));
+        // Back to the first day (a second file of the server): still counted once there.
+        a.apply(0, instant(day, 13), ev(Kind::Denied, 8));
+        assert_eq!(a.days[&day].denied.iter().collect::<Vec<_>>(), vec![7, 8]);
+        assert_eq!(a.days[&day].used.iter().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(a.days[&(day + 1)].denied.len(), 1);
+        // A store replaces the days (a restore) and says so: the marks must not hide identity 7.
+        a.days.clear();
+        a.touch();
+        a.apply(0, instant(day, 20), ev(Kind::Denied, 7));
+        assert_eq!(a.days[&day].denied.iter().collect::<Vec<_>>(), vec![7]);
+    }
 
     #[test]
     fn spans_pack_and_merge_per_host() {
