@@ -499,7 +499,13 @@ impl DayAgg {
         }
     }
 
-    fn add_span(&mut self, span: u64) {
+    /// Adds a span. `settled`: the day is not the one the lines are on, so it grows by little
+    /// (a day already compacted gets only the ends of sessions that crossed its midnight, and
+    /// doubling its vector for them would double the memory of every past day).
+    fn add_span(&mut self, span: u64, settled: bool) {
+        if settled && self.spans.len() == self.spans.capacity() {
+            self.spans.reserve_exact(self.spans.len() / 8 + 16);
+        }
         self.spans.push(span);
         self.peak_fresh = false;
         if self.spans.len() >= 2 * self.compacted + 1024 {
@@ -777,10 +783,12 @@ impl Aggregator {
     /// Ends a session at `at` (or at its opening instant, if the clock stepped back).
     fn close(&mut self, o: Open, host: u32, at: Instant) {
         let end = at.max(o.at);
+        let current = self.stream_day;
         for_each_day_span(o.at, end, |d, s, e| {
             self.use_ident(d, o.ident);
             if host != NO_HOST {
-                self.day_mut(d).add_span(pack_span(host, s, e));
+                self.day_mut(d)
+                    .add_span(pack_span(host, s, e), current != Some(d));
             }
         });
     }
