@@ -454,22 +454,59 @@ pub fn peak_hosts(spans: &[u64]) -> u32 {
     }
     let mut spans = spans.to_vec();
     compact_spans(&mut spans);
-    // After compaction a host's spans are disjoint: count overlapping spans.
-    let mut starts: Vec<u32> = spans.iter().map(|&s| unpack_span(s).1).collect();
-    let mut ends: Vec<u32> = spans.iter().map(|&s| unpack_span(s).2 + 1).collect();
-    starts.sort_unstable();
-    ends.sort_unstable();
-    let (mut cur, mut best, mut j) = (0u32, 0u32, 0usize);
-    for s in starts {
-        while j < ends.len() && ends[j] <= s {
+    peak_of_compacted(&spans)
+}
+
+/// [`peak_hosts`] of spans that [`compact_spans`] left: a host's spans are disjoint, so the
+/// peak is the largest number of spans over one second.
+fn peak_of_compacted(spans: &[u64]) -> u32 {
+    // Each span is two events: +1 at its first second, -1 at the second after its last. Codes
+    // put, within a second, the ends before the starts (a span that ends at 49 and one that
+    // starts at 50 never overlap).
+    let mut events: Vec<u32> = Vec::with_capacity(2 * spans.len());
+    for &s in spans {
+        let (_, start, end) = unpack_span(s);
+        events.push((start << 1) | 1);
+        events.push((end + 1) << 1);
+    }
+    sort_codes(&mut events);
+    let (mut cur, mut best) = (0u32, 0u32);
+    for e in events {
+        if e & 1 == 1 {
+            cur += 1;
+            best = best.max(cur);
+        } else {
             // Saturating: a span read back from a damaged store may end before it starts.
             cur = cur.saturating_sub(1);
-            j += 1;
         }
-        cur += 1;
-        best = best.max(cur);
     }
     best
+}
+
+/// Sorts event codes, which are below 2^20 (seconds take 17 bits, plus one, shifted by one):
+/// two counting passes of 10 bits each, instead of a comparison sort.
+fn sort_codes(v: &mut Vec<u32>) {
+    debug_assert!(v.iter().all(|&c| c < 1 << 20));
+    if v.len() < 256 {
+        v.sort_unstable();
+        return;
+    }
+    let mut tmp = vec![0u32; v.len()];
+    for shift in [0, 10] {
+        let mut at = [0usize; 1025];
+        for &c in v.iter() {
+            at[((c >> shift) & 1023) as usize + 1] += 1;
+        }
+        for i in 0..1024 {
+            at[i + 1] += at[i];
+        }
+        for &c in v.iter() {
+            let d = ((c >> shift) & 1023) as usize;
+            tmp[at[d]] = c;
+            at[d] += 1;
+        }
+        std::mem::swap(v, &mut tmp);
+    }
 }
 
 /// What one day holds.
@@ -488,7 +525,7 @@ pub struct DayAgg {
 impl DayAgg {
     pub fn from_parts(used: RoaringBitmap, denied: RoaringBitmap, mut spans: Vec<u64>) -> Self {
         compact_spans(&mut spans);
-        let peak = peak_hosts(&spans);
+        let peak = peak_of_compacted(&spans);
         DayAgg {
             used,
             denied,
@@ -508,7 +545,9 @@ impl DayAgg {
         }
         self.spans.push(span);
         self.peak_fresh = false;
-        if self.spans.len() >= 2 * self.compacted + 1024 {
+        // Compacted now and then (a host's sessions of a day merge into few spans), so that a
+        // day of millions of sessions does not hold a span for each until it is settled.
+        if self.spans.len() >= 4 * self.compacted + 4096 {
             compact_spans(&mut self.spans);
             self.compacted = self.spans.len();
         }
@@ -529,7 +568,7 @@ impl DayAgg {
             compact_spans(&mut self.spans);
             self.spans.shrink_to_fit();
             self.compacted = self.spans.len();
-            self.peak = peak_hosts(&self.spans);
+            self.peak = peak_of_compacted(&self.spans);
             self.peak_fresh = true;
         }
     }
@@ -919,6 +958,34 @@ mod tests {
         assert_eq!(c.get(pair_hash(&long, b"h"), &long, b"h"), None);
         // An empty user is never taken for an empty slot.
         assert_eq!(c.get(pair_hash(b"", b""), b"", b""), None);
+    }
+
+    proptest::proptest! {
+        /// The peak against counting distinct hosts second by second, on few spans (a
+        /// comparison sort) and on many (the counting sort), spans crossing one another.
+        #[test]
+        fn peak_is_the_most_hosts_in_one_second(
+            raw in proptest::collection::vec((0u32..8, 0u32..86_400, 0u32..3_000), 0..700)
+        ) {
+            let spans: Vec<u64> = raw
+                .iter()
+                .map(|&(h, s, len)| pack_span(h, s, (s + len).min(DAY_SECS - 1)))
+                .collect();
+            let mut active = vec![0u8; DAY_SECS as usize];
+            for &(h, s, len) in &raw {
+                for t in s..=(s + len).min(DAY_SECS - 1) {
+                    active[t as usize] |= 1 << h;
+                }
+            }
+            let want = active.iter().map(|m| m.count_ones()).max().unwrap_or(0);
+            proptest::prop_assert_eq!(peak_hosts(&spans), want);
+            let mut day = DayAgg::default();
+            for &sp in &spans {
+                day.add_span(sp, false);
+            }
+            day.settle();
+            proptest::prop_assert_eq!(day.peak(), want);
+        }
     }
 
     #[test]
