@@ -3,7 +3,6 @@
 //! Names arrive as raw bytes from the log; they are decoded as lossy UTF-8 (each invalid sequence
 //! becomes one U+FFFD) and, with `fold_case`, lower-cased, before anything compares them.
 
-use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -11,50 +10,90 @@ use std::hash::Hasher;
 
 /// A table of distinct strings; ids are dense, in order of first appearance.
 ///
-/// The lookup table keeps each name's first bytes inline beside its id, so that finding a short
-/// name (user and host names are cut to a few dozen bytes by FlexLM) touches the table only, not
-/// a separately allocated string: with 100k names, a lookup costs one cache miss, not three.
+/// The lookup table is open-addressed (linear probing) and keeps each name's first bytes inline
+/// beside its id, so that finding a short name (user and host names are cut to a few dozen bytes
+/// by FlexLM) touches the table only, not a separately allocated string: one cache line per
+/// lookup, which [`Interner::prefetch`] can start loading well before the lookup.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "Names")]
 pub struct Interner {
     names: Vec<Box<str>>,
     #[serde(skip)]
-    table: HashTable<Slot>,
+    slots: Vec<Slot>,
+}
+
+/// What an [`Interner`] is read back from: its names; the lookup table is rebuilt.
+#[derive(Deserialize)]
+struct Names {
+    names: Vec<Box<str>>,
+}
+
+impl From<Names> for Interner {
+    fn from(n: Names) -> Self {
+        let mut t = Interner {
+            names: n.names,
+            slots: Vec::new(),
+        };
+        t.reindex();
+        t
+    }
 }
 
 const INLINE: usize = 24;
 
+/// The id of a free slot.
+const FREE: u32 = u32::MAX;
+
+/// The fewest slots of a table that has any.
+const MIN_SLOTS: usize = 16;
+
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
 struct Slot {
     id: u32,
-    len: u32,
+    /// The top bits of the name's hash: almost every slot that is not the name's fails here.
+    tag: u16,
+    /// The name's length, at most `u16::MAX`.
+    len: u16,
+    /// The name's first bytes, then zeros.
     head: [u8; INLINE],
 }
 
+const FREE_SLOT: Slot = Slot {
+    id: FREE,
+    tag: 0,
+    len: 0,
+    head: [0; INLINE],
+};
+
 impl Slot {
-    fn new(id: u32, s: &str) -> Slot {
+    fn new(id: u32, hash: u64, s: &str) -> Slot {
+        let b = s.as_bytes();
         let mut head = [0u8; INLINE];
-        let n = s.len().min(INLINE);
-        head[..n].copy_from_slice(&s.as_bytes()[..n]);
+        let n = b.len().min(INLINE);
+        head[..n].copy_from_slice(&b[..n]);
         Slot {
             id,
-            len: s.len() as u32,
+            tag: tag(hash),
+            len: short_len(b),
             head,
         }
     }
-
-    #[inline]
-    fn matches(&self, s: &str, names: &[Box<str>]) -> bool {
-        let b = s.as_bytes();
-        if self.len as usize != b.len() {
-            return false;
-        }
-        let n = b.len().min(INLINE);
-        self.head[..n] == b[..n]
-            && (b.len() <= INLINE || names[self.id as usize].as_bytes()[INLINE..] == b[INLINE..])
-    }
 }
 
-fn hash_str(s: &str) -> u64 {
+#[inline]
+fn tag(hash: u64) -> u16 {
+    (hash >> 48) as u16
+}
+
+#[inline]
+fn short_len(b: &[u8]) -> u16 {
+    b.len().min(u16::MAX as usize) as u16
+}
+
+/// The hash that [`Interner::prefetch`], [`Interner::get_hashed`] and
+/// [`Interner::intern_hashed`] take.
+pub fn hash_str(s: &str) -> u64 {
     let mut h = FxHasher::default();
     h.write(s.as_bytes());
     h.finish()
@@ -65,37 +104,98 @@ impl Interner {
         Self::default()
     }
 
+    /// The home slot of a hash (Fibonacci hashing: the product's top bits). The table must
+    /// have slots.
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+    }
+
+    /// The slot holding `s` (`Ok(id)`), or the free slot where it would go (`Err(index)`).
+    /// The table must have slots, and at least one free.
+    #[inline]
+    fn find(&self, hash: u64, s: &str) -> Result<u32, usize> {
+        let b = s.as_bytes();
+        let (tag, len) = (tag(hash), short_len(b));
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(hash);
+        loop {
+            let slot = &self.slots[i];
+            if slot.id == FREE {
+                return Err(i);
+            }
+            if slot.tag == tag
+                && slot.len == len
+                && if b.len() <= INLINE {
+                    slot.head[..b.len()] == *b
+                } else {
+                    *self.names[slot.id as usize] == *s
+                }
+            {
+                return Ok(slot.id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Rebuilds the lookup table with room for `n` names.
+    fn rebuild(&mut self, n: usize) {
+        // At most 4/5 full, so that probing for a missing name stops soon.
+        let want = (n * 5 / 4 + 1).next_power_of_two().max(MIN_SLOTS);
+        self.slots = vec![FREE_SLOT; want];
+        for id in 0..self.names.len() {
+            let name = &self.names[id];
+            let hash = hash_str(name);
+            if let Err(i) = self.find(hash, name) {
+                self.slots[i] = Slot::new(id as u32, hash, name);
+            }
+        }
+    }
+
     /// Rebuilds the lookup table (after deserializing).
     pub fn reindex(&mut self) {
-        let mut table = HashTable::with_capacity(self.names.len());
-        for (i, n) in self.names.iter().enumerate() {
-            table.insert_unique(hash_str(n), Slot::new(i as u32, n), |slot: &Slot| {
-                hash_str(&self.names[slot.id as usize])
-            });
+        self.rebuild(self.names.len());
+    }
+
+    /// Starts loading the slot where a name of this hash is looked up first.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            crate::core::prefetch(&self.slots[self.home(hash)]);
         }
-        self.table = table;
     }
 
     pub fn intern(&mut self, s: &str) -> u32 {
-        let hash = hash_str(s);
-        let names = &self.names;
-        if let Some(slot) = self.table.find(hash, |slot| slot.matches(s, names)) {
-            return slot.id;
+        self.intern_hashed(hash_str(s), s)
+    }
+
+    /// [`Interner::intern`] with `hash` = [`hash_str`]`(s)`.
+    pub fn intern_hashed(&mut self, hash: u64, s: &str) -> u32 {
+        if (self.names.len() + 1) * 5 > self.slots.len() * 4 {
+            self.rebuild(self.names.len() + 1);
         }
-        let id = self.names.len() as u32;
-        self.names.push(s.into());
-        let names = &self.names;
-        self.table.insert_unique(hash, Slot::new(id, s), |slot| {
-            hash_str(&names[slot.id as usize])
-        });
-        id
+        match self.find(hash, s) {
+            Ok(id) => id,
+            Err(i) => {
+                let id = self.names.len() as u32;
+                self.slots[i] = Slot::new(id, hash, s);
+                self.names.push(s.into());
+                id
+            }
+        }
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
-        let names = &self.names;
-        self.table
-            .find(hash_str(s), |slot| slot.matches(s, names))
-            .map(|slot| slot.id)
+        self.get_hashed(hash_str(s), s)
+    }
+
+    /// [`Interner::get`] with `hash` = [`hash_str`]`(s)`.
+    pub fn get_hashed(&self, hash: u64, s: &str) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.find(hash, s).ok()
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -150,9 +250,36 @@ mod tests {
         assert_eq!(t.intern("b"), 1);
         assert_eq!(t.intern("a"), 0);
         assert_eq!(t.name(1), "b");
-        let mut copy: Interner = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
-        copy.reindex();
+        let copy: Interner = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(copy.get("b"), Some(1));
+    }
+
+    #[test]
+    fn many_names_grow_the_table_and_stay_distinct() {
+        // Enough names to rebuild the table many times, with shared heads and long tails, so
+        // that probe sequences run over occupied slots.
+        let mut t = Interner::new();
+        let name = |i: u32| {
+            if i.is_multiple_of(3) {
+                format!("{}{i}", "x".repeat(INLINE))
+            } else {
+                format!("n{i}")
+            }
+        };
+        for i in 0..50_000 {
+            assert_eq!(t.intern(&name(i)), i);
+        }
+        for i in 0..50_000 {
+            assert_eq!(t.get(&name(i)), Some(i));
+            assert_eq!(t.get_hashed(hash_str(&name(i)), &name(i)), Some(i));
+        }
+        assert_eq!(t.get("n50000"), None);
+        assert_eq!(t.get(&"x".repeat(INLINE)), None);
+        // A copy read back finds and adds names.
+        let mut copy: Interner = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(copy.get("n1"), Some(1));
+        assert_eq!(copy.intern("n1"), 1);
+        assert_eq!(copy.intern("new"), 50_000);
     }
 
     #[test]
