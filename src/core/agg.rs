@@ -158,32 +158,68 @@ struct PairCache {
 const PAIR_BYTES: usize = 48;
 const PAIR_SLOTS: usize = 1 << 17;
 
-#[derive(Clone, Copy, Debug)]
-#[repr(C, align(64))]
-struct PairSlot {
-    ids: (u32, u32, u32),
-    /// User length, host length; (0, 0) while empty (a user is never empty).
+/// A raw user and host as the pair cache keys them. Built once per line, when the line is
+/// parsed, so that the lookup compares fixed-size keys (no copy, no variable-length compare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct PairKey {
+    /// User length, host length; (0, 0) only in an empty slot (a user is never empty).
     ulen: u8,
     hlen: u8,
     /// The user's bytes, then the host's, then zeros.
     bytes: [u8; PAIR_BYTES],
 }
 
+impl PairKey {
+    /// `None` when the user is empty or the pair too long to cache.
+    pub fn new(user: &[u8], host: &[u8]) -> Option<PairKey> {
+        if user.is_empty() || user.len() + host.len() > PAIR_BYTES {
+            return None;
+        }
+        let mut bytes = [0u8; PAIR_BYTES];
+        bytes[..user.len()].copy_from_slice(user);
+        bytes[user.len()..user.len() + host.len()].copy_from_slice(host);
+        Some(PairKey {
+            ulen: user.len() as u8,
+            hlen: host.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn user(&self) -> &[u8] {
+        &self.bytes[..self.ulen as usize]
+    }
+
+    pub fn host(&self) -> &[u8] {
+        &self.bytes[self.ulen as usize..(self.ulen + self.hlen) as usize]
+    }
+
+    /// The hash that [`Names::prefetch_pair`] and [`Names::usage`] take.
+    pub fn hash(&self) -> u64 {
+        let mut h = FxHasher::default();
+        for w in self.bytes.chunks_exact(8) {
+            h.write_u64(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        }
+        h.write_u16(u16::from_le_bytes([self.ulen, self.hlen]));
+        h.finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct PairSlot {
+    ids: (u32, u32, u32),
+    key: PairKey,
+}
+
 const EMPTY_PAIR: PairSlot = PairSlot {
     ids: (0, 0, 0),
-    ulen: 0,
-    hlen: 0,
-    bytes: [0; PAIR_BYTES],
+    key: PairKey {
+        ulen: 0,
+        hlen: 0,
+        bytes: [0; PAIR_BYTES],
+    },
 };
-
-/// The hash of a raw user and host, for [`Names::prefetch_pair`] and [`Names::usage`].
-pub fn pair_hash(user: &[u8], host: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(user);
-    h.write_u8(0xFF);
-    h.write(host);
-    h.finish()
-}
 
 impl Default for PairCache {
     fn default() -> Self {
@@ -191,18 +227,6 @@ impl Default for PairCache {
             slots: vec![EMPTY_PAIR; PAIR_SLOTS].into_boxed_slice(),
         }
     }
-}
-
-/// The key of a pair as a slot stores it, or `None` when it is too long to cache.
-#[inline]
-fn pair_key(user: &[u8], host: &[u8]) -> Option<[u8; PAIR_BYTES]> {
-    if user.is_empty() || user.len() + host.len() > PAIR_BYTES {
-        return None;
-    }
-    let mut bytes = [0u8; PAIR_BYTES];
-    bytes[..user.len()].copy_from_slice(user);
-    bytes[user.len()..user.len() + host.len()].copy_from_slice(host);
-    Some(bytes)
 }
 
 impl PairCache {
@@ -217,22 +241,13 @@ impl PairCache {
     }
 
     #[inline]
-    fn get(&self, hash: u64, user: &[u8], host: &[u8]) -> Option<(u32, u32, u32)> {
-        let key = pair_key(user, host)?;
+    fn get(&self, hash: u64, key: &PairKey) -> Option<(u32, u32, u32)> {
         let s = &self.slots[Self::index(hash)];
-        (s.ulen as usize == user.len() && s.hlen as usize == host.len() && s.bytes == key)
-            .then_some(s.ids)
+        (s.key == *key).then_some(s.ids)
     }
 
-    fn insert(&mut self, hash: u64, user: &[u8], host: &[u8], ids: (u32, u32, u32)) {
-        if let Some(bytes) = pair_key(user, host) {
-            self.slots[Self::index(hash)] = PairSlot {
-                ids,
-                ulen: user.len() as u8,
-                hlen: host.len() as u8,
-                bytes,
-            };
-        }
+    fn insert(&mut self, hash: u64, key: &PairKey, ids: (u32, u32, u32)) {
+        self.slots[Self::index(hash)] = PairSlot { ids, key: *key };
     }
 }
 
@@ -298,7 +313,7 @@ impl Names {
     }
 
     /// Interns the names of a usage line. `None` when the host table is full (a counted skip).
-    /// `hash` is [`pair_hash`]`(user, host)`.
+    /// `pair`: the user and host as a cache key and its hash, when they are short enough.
     #[allow(clippy::too_many_arguments)]
     pub fn usage(
         &mut self,
@@ -308,15 +323,18 @@ impl Names {
         feature: &[u8],
         user: &[u8],
         host: &[u8],
-        hash: u64,
+        pair: Option<(&PairKey, u64)>,
     ) -> Option<Event> {
-        let (user, host, ident) = match self.cache.pairs.get(hash, user, host) {
-            Some(ids) => ids,
-            None => {
-                let ids = self.user_host(opts, user, host)?;
-                self.cache.pairs.insert(hash, user, host, ids);
-                ids
-            }
+        let (user, host, ident) = match pair {
+            Some((key, hash)) => match self.cache.pairs.get(hash, key) {
+                Some(ids) => ids,
+                None => {
+                    let ids = self.user_host(opts, user, host)?;
+                    self.cache.pairs.insert(hash, key, ids);
+                    ids
+                }
+            },
+            None => self.user_host(opts, user, host)?,
         };
         Some(Event::Usage {
             kind,
@@ -941,39 +959,44 @@ mod tests {
         // host begins ("ab"@"c" and "a"@"bc") must not be confused either.
         let mut c = PairCache::default();
         let n = 3 * PAIR_SLOTS as u32;
-        let pair = |i: u32| (format!("u{i}"), format!("h{}", i % 1000));
+        let key = |i: u32| {
+            PairKey::new(
+                format!("u{i}").as_bytes(),
+                format!("h{}", i % 1000).as_bytes(),
+            )
+            .unwrap()
+        };
         for i in 0..n {
-            let (u, h) = pair(i);
-            c.insert(
-                pair_hash(u.as_bytes(), h.as_bytes()),
-                u.as_bytes(),
-                h.as_bytes(),
-                (i, i, i),
-            );
+            let k = key(i);
+            c.insert(k.hash(), &k, (i, i, i));
         }
         let mut hits = 0;
         for i in 0..n {
-            let (u, h) = pair(i);
-            if let Some(ids) = c.get(
-                pair_hash(u.as_bytes(), h.as_bytes()),
-                u.as_bytes(),
-                h.as_bytes(),
-            ) {
+            let k = key(i);
+            assert_eq!(
+                (k.user(), k.host()),
+                (
+                    format!("u{i}").as_bytes(),
+                    format!("h{}", i % 1000).as_bytes()
+                )
+            );
+            if let Some(ids) = c.get(k.hash(), &k) {
                 assert_eq!(ids, (i, i, i));
                 hits += 1;
             }
         }
         assert!(hits > 0 && hits <= PAIR_SLOTS, "{hits}");
-        // Same bytes, another split; and a key too long to cache.
-        c.insert(pair_hash(b"ab", b"c"), b"ab", b"c", (1, 1, 1));
-        assert_eq!(c.get(pair_hash(b"ab", b"c"), b"ab", b"c"), Some((1, 1, 1)));
-        let split = pair_hash(b"a", b"bc");
-        assert_eq!(c.get(split, b"a", b"bc"), None);
-        let long = [b'x'; PAIR_BYTES];
-        c.insert(pair_hash(&long, b"h"), &long, b"h", (2, 2, 2));
-        assert_eq!(c.get(pair_hash(&long, b"h"), &long, b"h"), None);
-        // An empty user is never taken for an empty slot.
-        assert_eq!(c.get(pair_hash(b"", b""), b"", b""), None);
+        let ab_c = PairKey::new(b"ab", b"c").unwrap();
+        let a_bc = PairKey::new(b"a", b"bc").unwrap();
+        c.insert(ab_c.hash(), &ab_c, (1, 1, 1));
+        assert_eq!(c.get(ab_c.hash(), &ab_c), Some((1, 1, 1)));
+        assert_ne!(ab_c, a_bc);
+        // Even looked up in the slot of the other.
+        assert_eq!(c.get(ab_c.hash(), &a_bc), None);
+        // Too long to cache, or an empty user: no key.
+        assert!(PairKey::new(&[b'x'; PAIR_BYTES], b"h").is_none());
+        assert!(PairKey::new(b"", b"h").is_none());
+        assert!(PairKey::new(&[b'x'; PAIR_BYTES - 1], b"h").is_some());
     }
 
     proptest::proptest! {

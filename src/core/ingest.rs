@@ -5,7 +5,7 @@
 //! instants: the merge of several files of one server (contract, section 3) is a stable merge on
 //! `(key, file order)`, which is what a head-by-head stream merge does.
 
-use super::agg::{pair_hash, Event, Kind, Names, Options};
+use super::agg::{Event, Kind, Names, Options, PairKey};
 use lmtally_parsers::date::{instant, Day, Instant};
 use lmtally_parsers::dater::Cursor;
 use lmtally_parsers::{parse_line, Dater, Framed, Framer, Msg, ResetScope, UsageKind};
@@ -79,8 +79,9 @@ enum What {
         feature: Span,
         user: Span,
         host: Span,
-        /// `pair_hash(user, host)`.
-        hash: u64,
+        /// The user and host as a pair-cache key, and its hash, when they are short enough
+        /// (they are then not copied into the arena, `user` and `host` are empty).
+        pair: Option<(PairKey, u64)>,
     },
     Reset(Option<Span>),
 }
@@ -115,16 +116,20 @@ impl Batch {
                     feature,
                     user,
                     host,
-                    hash,
+                    pair,
                 } => {
+                    let (user, host) = match &pair {
+                        Some((key, _)) => (key.user(), key.host()),
+                        None => (self.get(user), self.get(host)),
+                    };
                     let ev = names.usage(
                         opts,
                         kind,
                         self.get(daemon),
                         self.get(feature),
-                        self.get(user),
-                        self.get(host),
-                        hash,
+                        user,
+                        host,
+                        pair.as_ref().map(|(key, hash)| (key, *hash)),
                     );
                     if ev.is_none() {
                         stats.malformed += 1;
@@ -222,15 +227,22 @@ impl FileIngest {
                     };
                     match k {
                         Some(kind) => {
-                            let hash = pair_hash(user, host);
-                            names.prefetch_pair(hash);
+                            let pair = PairKey::new(user, host).map(|key| {
+                                let hash = key.hash();
+                                names.prefetch_pair(hash);
+                                (key, hash)
+                            });
+                            let (user, host) = match pair {
+                                Some(_) => ((0, 0), (0, 0)),
+                                None => (batch.put(user), batch.put(host)),
+                            };
                             What::Usage {
                                 kind,
                                 daemon: batch.put(line.daemon),
                                 feature: batch.put(feature),
-                                user: batch.put(user),
-                                host: batch.put(host),
-                                hash,
+                                user,
+                                host,
+                                pair,
                             }
                         }
                         None => What::Nothing,
