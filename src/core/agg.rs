@@ -2,7 +2,7 @@
 //! (contract, sections 3 and 4). Pure: events in, per-day figures out.
 
 use super::names::Interner;
-use crate::core::names::decode;
+use crate::core::names::{bytes_eq, decode};
 use lmtally_parsers::date::{day_of, instant, Day, Instant, DAY_SECS};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -291,7 +291,7 @@ impl WordCache {
             return None;
         }
         let s = &self.slots[Self::slot(bytes)];
-        (s.len as usize == bytes.len() && s.bytes[..bytes.len()] == *bytes).then_some(s.id)
+        (s.len as usize == bytes.len() && bytes_eq(&s.bytes[..bytes.len()], bytes)).then_some(s.id)
     }
 
     fn insert(&mut self, bytes: &[u8], id: u32) {

@@ -91,6 +91,36 @@ fn short_len(b: &[u8]) -> u16 {
     b.len().min(u16::MAX as usize) as u16
 }
 
+/// Whether two byte strings are equal: for the short names of a log line, word compares
+/// inline instead of a call to `memcmp`.
+#[inline]
+pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or_default());
+    let half = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or_default());
+    if n >= 8 {
+        if n > 32 {
+            return a == b;
+        }
+        // Whole words, then the last word (overlapping the one before).
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
 /// The hash that [`Interner::prefetch`], [`Interner::get_hashed`] and
 /// [`Interner::intern_hashed`] take.
 pub fn hash_str(s: &str) -> u64 {
@@ -128,7 +158,7 @@ impl Interner {
             if slot.tag == tag
                 && slot.len == len
                 && if b.len() <= INLINE {
-                    slot.head[..b.len()] == *b
+                    bytes_eq(&slot.head[..b.len()], b)
                 } else {
                     *self.names[slot.id as usize] == *s
                 }
@@ -280,6 +310,21 @@ mod tests {
         assert_eq!(copy.get("n1"), Some(1));
         assert_eq!(copy.intern("n1"), 1);
         assert_eq!(copy.intern("new"), 50_000);
+    }
+
+    #[test]
+    fn bytes_eq_is_slice_equality() {
+        // Every length up to past the inline compare, a difference at every position.
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).collect();
+            assert!(bytes_eq(&a, &a.clone()));
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x20;
+                assert!(!bytes_eq(&a, &b), "n {n} i {i}");
+            }
+            assert!(!bytes_eq(&a, &a[..n.saturating_sub(1)]) || n == 0);
+        }
     }
 
     #[test]
