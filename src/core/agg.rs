@@ -160,7 +160,7 @@ const PAIR_SLOTS: usize = 1 << 17;
 
 /// A raw user and host as the pair cache keys them. Built once per line, when the line is
 /// parsed, so that the lookup compares fixed-size keys (no copy, no variable-length compare).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Eq)]
 #[repr(C)]
 pub struct PairKey {
     /// User length, host length; (0, 0) only in an empty slot (a user is never empty).
@@ -202,6 +202,20 @@ impl PairKey {
         }
         h.write_u16(u16::from_le_bytes([self.ulen, self.hlen]));
         h.finish()
+    }
+}
+
+impl PartialEq for PairKey {
+    /// Word by word, inline (a derived compare calls `memcmp` for the 48 bytes).
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+        let diff = self
+            .bytes
+            .chunks_exact(8)
+            .zip(other.bytes.chunks_exact(8))
+            .fold(0u64, |acc, (a, b)| acc | (word(a) ^ word(b)));
+        self.ulen == other.ulen && self.hlen == other.hlen && diff == 0
     }
 }
 
