@@ -30,7 +30,9 @@ impl FileSource {
     pub fn open(path: &Path) -> io::Result<Self> {
         Ok(FileSource {
             file: File::open(path)?,
-            buf: vec![0; 1 << 20],
+            // Small enough to stay in the processor's cache beside the name tables: with
+            // 1 MiB, each read pushed half of a 2 MiB L2 out (the 1 GiB benchmark: -6%).
+            buf: vec![0; 64 << 10],
         })
     }
 }
