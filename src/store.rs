@@ -92,7 +92,7 @@ fn name_key(table: u8, id: u32) -> [u8; 7] {
 /// then the spans as u64 LE.
 pub fn encode_day(day: &DayAgg) -> Vec<u8> {
     let mut v = Vec::with_capacity(
-        16 + day.used.serialized_size() + day.denied.serialized_size() + 8 * day.spans.len(),
+        16 + day.used.serialized_size() + day.denied.serialized_size() + 8 * day.spans().len(),
     );
     v.push(DAY_FORMAT);
     for bm in [&day.used, &day.denied] {
@@ -100,7 +100,7 @@ pub fn encode_day(day: &DayAgg) -> Vec<u8> {
         bm.serialize_into(&mut v)
             .expect("writing to a Vec cannot fail");
     }
-    for s in &day.spans {
+    for s in day.spans() {
         v.extend_from_slice(&s.to_le_bytes());
     }
     v
@@ -451,7 +451,7 @@ mod tests {
         let back = decode_day(&v).unwrap();
         assert_eq!(back.used, used);
         assert_eq!(back.denied, denied);
-        assert_eq!(back.spans, day.spans);
+        assert_eq!(back.spans(), day.spans());
         assert_eq!(back.peak(), 2);
         assert!(decode_day(&v[..v.len() - 3]).is_err());
         assert!(decode_day(&v[..5]).is_err());

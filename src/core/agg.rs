@@ -462,7 +462,22 @@ pub fn unpack_span(s: u64) -> (u32, u32, u32) {
 
 /// Sorts spans and merges, per host, the ones that overlap or touch.
 pub fn compact_spans(spans: &mut Vec<u64>) {
-    spans.sort_unstable();
+    compact_spans_from(spans, 0);
+}
+
+/// [`compact_spans`] of spans whose first `sorted` are already compacted (a day settled
+/// before, that got the ends of a few sessions since): only the rest is sorted, then merged.
+fn compact_spans_from(spans: &mut Vec<u64>, sorted: usize) {
+    if sorted >= spans.len() {
+        return;
+    }
+    if sorted == 0 {
+        spans.sort_unstable();
+    } else {
+        spans[sorted..].sort_unstable();
+        // Two sorted runs: the stable sort finds them and merges them in one pass.
+        spans.sort();
+    }
     let mut out = 0usize;
     for i in 0..spans.len() {
         let (h, s, e) = unpack_span(spans[i]);
@@ -546,8 +561,9 @@ fn sort_codes(v: &mut Vec<u32>) {
 pub struct DayAgg {
     pub used: RoaringBitmap,
     pub denied: RoaringBitmap,
-    /// Host activity of closed sessions (packed spans).
-    pub spans: Vec<u64>,
+    /// Host activity of closed sessions (packed spans), read with [`DayAgg::spans`].
+    spans: Vec<u64>,
+    /// The first `compacted` spans are compacted (sorted and merged per host).
     compacted: usize,
     /// `peak_hosts(spans)`, when `peak_fresh`.
     peak: u32,
@@ -580,9 +596,14 @@ impl DayAgg {
         // Compacted now and then (a host's sessions of a day merge into few spans), so that a
         // day of millions of sessions does not hold a span for each until it is settled.
         if self.spans.len() >= 4 * self.compacted + 4096 {
-            compact_spans(&mut self.spans);
+            compact_spans_from(&mut self.spans, self.compacted);
             self.compacted = self.spans.len();
         }
+    }
+
+    /// Host activity of closed sessions (packed spans, not necessarily compacted).
+    pub fn spans(&self) -> &[u64] {
+        &self.spans
     }
 
     /// Peak concurrent hosts of the closed sessions.
@@ -597,7 +618,7 @@ impl DayAgg {
     /// Compacts the spans and caches the peak.
     pub fn settle(&mut self) {
         if !self.peak_fresh {
-            compact_spans(&mut self.spans);
+            compact_spans_from(&mut self.spans, self.compacted);
             self.spans.shrink_to_fit();
             self.compacted = self.spans.len();
             self.peak = peak_of_compacted(&self.spans);
@@ -1038,6 +1059,23 @@ mod tests {
             }
             day.settle();
             proptest::prop_assert_eq!(day.peak(), want);
+            // Settled halfway (the rest comes as ends of sessions that crossed midnight): the
+            // compacted half is merged with the rest, not sorted again, to the same result.
+            let mut day = DayAgg::default();
+            let (first, rest) = spans.split_at(spans.len() / 2);
+            for &sp in first {
+                day.add_span(sp, false);
+            }
+            day.settle();
+            for &sp in rest {
+                day.add_span(sp, true);
+            }
+            proptest::prop_assert_eq!(day.peak(), want);
+            day.settle();
+            proptest::prop_assert_eq!(day.peak(), want);
+            let mut all = spans.clone();
+            compact_spans(&mut all);
+            proptest::prop_assert_eq!(day.spans(), &all[..]);
         }
     }
 

@@ -156,7 +156,7 @@ impl<'a> Snapshot<'a> {
         for (&d, day) in &agg.days {
             let view = match edges.remove(&d) {
                 Some((extra_used, extra_spans)) => {
-                    let mut spans = day.spans.clone();
+                    let mut spans = day.spans().to_vec();
                     spans.extend_from_slice(&extra_spans);
                     DayView {
                         used: Cow::Owned(&day.used | &extra_used),
@@ -168,7 +168,7 @@ impl<'a> Snapshot<'a> {
                 None => DayView {
                     used: Cow::Borrowed(&day.used),
                     denied: Cow::Borrowed(&day.denied),
-                    spans: Cow::Borrowed(&day.spans),
+                    spans: Cow::Borrowed(day.spans()),
                     peak: day.peak(),
                 },
             };
