@@ -91,11 +91,12 @@ fn name_key(table: u8, id: u32) -> [u8; 7] {
 /// One day's value: format byte, `used` and `denied` (each: u32 LE length + portable roaring),
 /// then the spans as u64 LE.
 pub fn encode_day(day: &DayAgg) -> Vec<u8> {
+    let (used, denied) = (day.used(), day.denied());
     let mut v = Vec::with_capacity(
-        16 + day.used.serialized_size() + day.denied.serialized_size() + 8 * day.spans().len(),
+        16 + used.serialized_size() + denied.serialized_size() + 8 * day.spans().len(),
     );
     v.push(DAY_FORMAT);
-    for bm in [&day.used, &day.denied] {
+    for bm in [&*used, &*denied] {
         v.extend_from_slice(&(bm.serialized_size() as u32).to_le_bytes());
         bm.serialize_into(&mut v)
             .expect("writing to a Vec cannot fail");
@@ -449,8 +450,8 @@ mod tests {
         );
         let v = encode_day(&day);
         let back = decode_day(&v).unwrap();
-        assert_eq!(back.used, used);
-        assert_eq!(back.denied, denied);
+        assert_eq!(*back.used(), used);
+        assert_eq!(*back.denied(), denied);
         assert_eq!(back.spans(), day.spans());
         assert_eq!(back.peak(), 2);
         assert!(decode_day(&v[..v.len() - 3]).is_err());

@@ -556,11 +556,52 @@ fn sort_codes(v: &mut Vec<u32>) {
     }
 }
 
+/// Identities held back from a bitmap at most (then they are put in).
+const PENDING: usize = 4096;
+
+fn add_pending(set: &mut RoaringBitmap, pending: &mut Vec<u32>, ident: u32) {
+    pending.push(ident);
+    if pending.len() >= PENDING {
+        flush_pending(set, pending);
+    }
+}
+
+fn flush_pending(set: &mut RoaringBitmap, pending: &mut Vec<u32>) {
+    if pending.is_empty() {
+        return;
+    }
+    pending.sort_unstable();
+    pending.dedup();
+    // Sorted and distinct: `from_sorted_iter` cannot fail.
+    if let Ok(add) = RoaringBitmap::from_sorted_iter(pending.iter().copied()) {
+        *set |= add;
+    }
+    pending.clear();
+    pending.shrink_to_fit();
+}
+
+fn with_pending<'a>(set: &'a RoaringBitmap, pending: &[u32]) -> Cow<'a, RoaringBitmap> {
+    if pending.is_empty() {
+        Cow::Borrowed(set)
+    } else {
+        let mut all = set.clone();
+        all.extend(pending.iter().copied());
+        Cow::Owned(all)
+    }
+}
+
 /// What one day holds.
 #[derive(Clone, Debug, Default)]
 pub struct DayAgg {
-    pub used: RoaringBitmap,
-    pub denied: RoaringBitmap,
+    /// The identities that used a license, read with [`DayAgg::used`].
+    used: RoaringBitmap,
+    /// The identities denied one, read with [`DayAgg::denied`].
+    denied: RoaringBitmap,
+    /// Identities added since the last flush, not yet in `used` / `denied`: put in by the
+    /// thousand, sorted (one at a time, in random order, each insert into a roaring array
+    /// container moves half of it).
+    pending_used: Vec<u32>,
+    pending_denied: Vec<u32>,
     /// Host activity of closed sessions (packed spans), read with [`DayAgg::spans`].
     spans: Vec<u64>,
     /// The first `compacted` spans are compacted (sorted and merged per host).
@@ -577,6 +618,8 @@ impl DayAgg {
         DayAgg {
             used,
             denied,
+            pending_used: Vec::new(),
+            pending_denied: Vec::new(),
             compacted: spans.len(),
             spans,
             peak,
@@ -601,6 +644,24 @@ impl DayAgg {
         }
     }
 
+    /// The identities that used a license this day.
+    pub fn used(&self) -> Cow<'_, RoaringBitmap> {
+        with_pending(&self.used, &self.pending_used)
+    }
+
+    /// The identities denied a license this day.
+    pub fn denied(&self) -> Cow<'_, RoaringBitmap> {
+        with_pending(&self.denied, &self.pending_denied)
+    }
+
+    fn add_used(&mut self, ident: u32) {
+        add_pending(&mut self.used, &mut self.pending_used, ident);
+    }
+
+    fn add_denied(&mut self, ident: u32) {
+        add_pending(&mut self.denied, &mut self.pending_denied, ident);
+    }
+
     /// Host activity of closed sessions (packed spans, not necessarily compacted).
     pub fn spans(&self) -> &[u64] {
         &self.spans
@@ -617,6 +678,8 @@ impl DayAgg {
 
     /// Compacts the spans and caches the peak.
     pub fn settle(&mut self) {
+        flush_pending(&mut self.used, &mut self.pending_used);
+        flush_pending(&mut self.denied, &mut self.pending_denied);
         if !self.peak_fresh {
             compact_spans_from(&mut self.spans, self.compacted);
             self.spans.shrink_to_fit();
@@ -771,7 +834,7 @@ impl Aggregator {
     #[inline]
     fn use_ident(&mut self, d: Day, ident: u32) {
         if self.used_marks.first(ident, d) {
-            self.day_mut(d).used.insert(ident);
+            self.day_mut(d).add_used(ident);
         }
     }
 
@@ -779,7 +842,7 @@ impl Aggregator {
     #[inline]
     fn deny_ident(&mut self, d: Day, ident: u32) {
         if self.denied_marks.first(ident, d) {
-            self.day_mut(d).denied.insert(ident);
+            self.day_mut(d).add_denied(ident);
         }
     }
 
@@ -977,14 +1040,14 @@ mod tests {
         a.apply(0, instant(day + 1, 0), ev(Kind::Denied, 7));
         // Back to the first day (a second file of the server): still counted once there.
         a.apply(0, instant(day, 13), ev(Kind::Denied, 8));
-        assert_eq!(a.days[&day].denied.iter().collect::<Vec<_>>(), vec![7, 8]);
-        assert_eq!(a.days[&day].used.iter().collect::<Vec<_>>(), vec![7]);
-        assert_eq!(a.days[&(day + 1)].denied.len(), 1);
+        assert_eq!(a.days[&day].denied().iter().collect::<Vec<_>>(), vec![7, 8]);
+        assert_eq!(a.days[&day].used().iter().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(a.days[&(day + 1)].denied().len(), 1);
         // A store replaces the days (a restore) and says so: the marks must not hide identity 7.
         a.days.clear();
         a.touch();
         a.apply(0, instant(day, 20), ev(Kind::Denied, 7));
-        assert_eq!(a.days[&day].denied.iter().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(a.days[&day].denied().iter().collect::<Vec<_>>(), vec![7]);
     }
 
     #[test]
@@ -1077,6 +1140,30 @@ mod tests {
             compact_spans(&mut all);
             proptest::prop_assert_eq!(day.spans(), &all[..]);
         }
+    }
+
+    #[test]
+    fn identities_held_back_are_read_and_settled_alike() {
+        // More than one flush's worth, in a scrambled order with repeats: what the accessors
+        // read before `settle` (held-back identities included) is what they read after.
+        let mut day = DayAgg::default();
+        let idents: Vec<u32> = (0..3 * PENDING as u32 + 7)
+            .map(|i| (i * 7919) % 10_007)
+            .collect();
+        for &i in &idents {
+            day.add_used(i);
+            day.add_denied(i / 2);
+        }
+        let want_used: RoaringBitmap = idents.iter().copied().collect();
+        let want_denied: RoaringBitmap = idents.iter().map(|i| i / 2).collect();
+        assert!(!day.pending_used.is_empty(), "some are held back");
+        assert_eq!(*day.used(), want_used);
+        assert_eq!(*day.denied(), want_denied);
+        day.settle();
+        assert!(day.pending_used.is_empty() && day.pending_denied.is_empty());
+        assert!(matches!(day.used(), Cow::Borrowed(_)));
+        assert_eq!(*day.used(), want_used);
+        assert_eq!(*day.denied(), want_denied);
     }
 
     #[test]

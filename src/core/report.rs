@@ -159,15 +159,15 @@ impl<'a> Snapshot<'a> {
                     let mut spans = day.spans().to_vec();
                     spans.extend_from_slice(&extra_spans);
                     DayView {
-                        used: Cow::Owned(&day.used | &extra_used),
-                        denied: Cow::Borrowed(&day.denied),
+                        used: Cow::Owned(&*day.used() | &extra_used),
+                        denied: day.denied(),
                         peak: peak_hosts(&spans),
                         spans: Cow::Owned(spans),
                     }
                 }
                 None => DayView {
-                    used: Cow::Borrowed(&day.used),
-                    denied: Cow::Borrowed(&day.denied),
+                    used: day.used(),
+                    denied: day.denied(),
                     spans: Cow::Borrowed(day.spans()),
                     peak: day.peak(),
                 },

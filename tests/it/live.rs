@@ -632,15 +632,17 @@ impl World {
                 for (d, day) in &t.agg.days {
                     let o = dt.agg.days.get(d);
                     let same = o.is_some_and(|o| {
-                        o.used == day.used && o.denied == day.denied && o.peak() == day.peak()
+                        o.used() == day.used()
+                            && o.denied() == day.denied()
+                            && o.peak() == day.peak()
                     });
                     if !same {
                         eprintln!(
                             "day {d}: seq used {:?} denied {:?} peak {} | daemon {:?}",
-                            day.used,
-                            day.denied,
+                            day.used(),
+                            day.denied(),
                             day.peak(),
-                            o.map(|o| (&o.used, &o.denied, o.peak()))
+                            o.map(|o| (o.used(), o.denied(), o.peak()))
                         );
                     }
                 }
