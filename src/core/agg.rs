@@ -678,14 +678,22 @@ impl DayAgg {
 
     /// Compacts the spans and caches the peak.
     pub fn settle(&mut self) {
+        self.compact();
+        if !self.peak_fresh {
+            self.peak = peak_of_compacted(&self.spans);
+            self.peak_fresh = true;
+        }
+    }
+
+    /// Puts held-back identities in and compacts the spans, without the peak: what a day the
+    /// lines have left needs for its memory to shrink (its peak is computed when it settles).
+    fn compact(&mut self) {
         flush_pending(&mut self.used, &mut self.pending_used);
         flush_pending(&mut self.denied, &mut self.pending_denied);
-        if !self.peak_fresh {
+        if self.compacted < self.spans.len() {
             compact_spans_from(&mut self.spans, self.compacted);
             self.spans.shrink_to_fit();
             self.compacted = self.spans.len();
-            self.peak = peak_of_compacted(&self.spans);
-            self.peak_fresh = true;
         }
     }
 }
@@ -882,7 +890,7 @@ impl Aggregator {
             // The lines moved to another day: compact the one they left, so that a long run
             // keeps no slack but the current day's.
             if let Some(prev) = self.stream_day.and_then(|p| self.days.get_mut(&p)) {
-                prev.settle();
+                prev.compact();
             }
             self.stream_day = Some(day);
             self.used_marks.start(Some(day));
