@@ -472,7 +472,7 @@ fn compact_spans_from(spans: &mut Vec<u64>, sorted: usize) {
         return;
     }
     if sorted == 0 {
-        spans.sort_unstable();
+        sort_spans(spans);
     } else {
         spans[sorted..].sort_unstable();
         // Two sorted runs: the stable sort finds them and merges them in one pass.
@@ -492,6 +492,36 @@ fn compact_spans_from(spans: &mut Vec<u64>, sorted: usize) {
         out += 1;
     }
     spans.truncate(out);
+}
+
+/// Sorts packed spans by host, then first second (the order of spans that share both does not
+/// matter to compaction, which merges them): a radix sort of 11-bit digits above the last
+/// second, skipping the digits that all spans share (the top bits of host ids).
+fn sort_spans(v: &mut Vec<u64>) {
+    if v.len() < 1024 {
+        v.sort_unstable();
+        return;
+    }
+    let mut tmp = vec![0u64; v.len()];
+    let mut shift = 17;
+    while shift < 64 {
+        let mut at = [0usize; 2049];
+        for &x in v.iter() {
+            at[((x >> shift) & 2047) as usize + 1] += 1;
+        }
+        if !at.contains(&v.len()) {
+            for i in 0..2048 {
+                at[i + 1] += at[i];
+            }
+            for &x in v.iter() {
+                let d = ((x >> shift) & 2047) as usize;
+                tmp[at[d]] = x;
+                at[d] += 1;
+            }
+            std::mem::swap(v, &mut tmp);
+        }
+        shift += 11;
+    }
 }
 
 /// The largest number of distinct hosts active in one second, over spans of one day.
@@ -1172,6 +1202,48 @@ mod tests {
         assert!(matches!(day.used(), Cow::Borrowed(_)));
         assert_eq!(*day.used(), want_used);
         assert_eq!(*day.denied(), want_denied);
+    }
+
+    proptest::proptest! {
+        /// Compaction after the radix sort is compaction after a full sort.
+        #[test]
+        fn radix_sorted_spans_compact_alike(
+            raw in proptest::collection::vec((0u32..200_000, 0u32..86_400, 0u32..2_000), 0..3_000)
+        ) {
+            let spans: Vec<u64> = raw
+                .iter()
+                .map(|&(h, s, len)| pack_span(h, s, (s + len).min(DAY_SECS - 1)))
+                .collect();
+            let mut radix = spans.clone();
+            sort_spans(&mut radix);
+            let key = |x: &u64| x >> 17;
+            proptest::prop_assert!(radix.windows(2).all(|w| key(&w[0]) <= key(&w[1])));
+            // Reference: per host, intervals sorted by start, merged when they overlap or touch.
+            let mut by_host: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+            for &sp in &spans {
+                let (h, st, e) = unpack_span(sp);
+                by_host.entry(h).or_default().push((st, e));
+            }
+            let mut want = Vec::new();
+            for (h, mut iv) in by_host {
+                iv.sort_unstable();
+                let mut cur: Option<(u32, u32)> = None;
+                for (st, e) in iv {
+                    cur = match cur {
+                        Some((cs, ce)) if st <= ce + 1 => Some((cs, ce.max(e))),
+                        Some((cs, ce)) => {
+                            want.push(pack_span(h, cs, ce));
+                            Some((st, e))
+                        }
+                        None => Some((st, e)),
+                    };
+                }
+                want.extend(cur.map(|(cs, ce)| pack_span(h, cs, ce)));
+            }
+            let mut got = spans.clone();
+            compact_spans(&mut got);
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
