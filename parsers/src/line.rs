@@ -184,22 +184,34 @@ fn dated_clock(i: &[u8]) -> R<'_, (Option<Day>, u32)> {
 /// the time of day and the daemon.
 type Envelope<'a> = (Option<Option<Day>>, u32, &'a [u8]);
 
+/// Written out rather than combined: it runs on every line.
 fn envelope(i: &[u8]) -> R<'_, Envelope<'_>> {
-    let (i, _) = blanks(i)?;
-    let (i, (date, time)) = alt((
-        |i| clock(i).map(|(i, t)| (i, (None, t))),
-        |i| dated_clock(i).map(|(i, (d, t))| (i, (Some(d), t))),
-    ))
-    .parse(i)?;
-    let (i, (_, _, daemon, _, _)) = (
-        char(' '),
-        char('('),
-        take_while1(|c: u8| !is_blank(c) && c != b')'),
-        char(')'),
-        blanks,
-    )
-        .parse(i)?;
-    Ok((i, (date, time, daemon)))
+    let fail = || nom::Err::Error(());
+    let i = skip_blanks(i);
+    let (i, date, time) = match clock(i) {
+        Ok((i, t)) => (i, None, t),
+        Err(_) => {
+            let (i, (d, t)) = dated_clock(i)?;
+            (i, Some(d), t)
+        }
+    };
+    let i = i.strip_prefix(b" (").ok_or_else(fail)?;
+    let end = i
+        .iter()
+        .position(|&c| is_blank(c) || c == b')')
+        .unwrap_or(i.len());
+    if end == 0 {
+        return Err(fail());
+    }
+    let (daemon, i) = i.split_at(end);
+    let i = i.strip_prefix(b")").ok_or_else(fail)?;
+    Ok((skip_blanks(i), (date, time, daemon)))
+}
+
+#[inline]
+fn skip_blanks(i: &[u8]) -> &[u8] {
+    let n = i.iter().take_while(|&&c| is_blank(c)).count();
+    &i[n..]
 }
 
 /// Parses one line (without its `\n`; trailing `\r` and blanks are trimmed here). `None`: the
