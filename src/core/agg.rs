@@ -9,6 +9,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 use std::sync::atomic::AtomicBool;
@@ -948,12 +949,19 @@ impl Aggregator {
                     }
                     Kind::In => {
                         self.use_ident(day, ident);
-                        let open = &mut self.servers[server].open;
-                        if let Some(q) = open.get_mut(&key) {
-                            let first = q.remove(0);
-                            if q.is_empty() {
-                                open.remove(&key);
+                        // One probe of the map: the entry, then its removal.
+                        let first = match self.servers[server].open.entry(key) {
+                            Entry::Occupied(mut e) => {
+                                let q = e.get_mut();
+                                let first = q.remove(0);
+                                if q.is_empty() {
+                                    e.remove();
+                                }
+                                Some(first)
                             }
+                            Entry::Vacant(_) => None,
+                        };
+                        if let Some(first) = first {
                             self.close(first, host, at);
                         }
                     }
