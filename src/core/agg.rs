@@ -197,12 +197,24 @@ impl PairKey {
 
     /// The hash that [`Names::prefetch_pair`] and [`Names::usage`] take.
     pub fn hash(&self) -> u64 {
-        let mut h = FxHasher::default();
-        for w in self.bytes.chunks_exact(8) {
-            h.write_u64(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        // Each word multiplied by its own odd constant, the products folded together: the
+        // multiplications do not wait for one another (a streaming hash chains them), and the
+        // slot index is ready sooner for the prefetch.
+        const K: [u64; PAIR_BYTES / 8] = [
+            0x9E37_79B9_7F4A_7C15,
+            0xC2B2_AE3D_27D4_EB4F,
+            0x1656_67B1_9E37_79F9,
+            0x85EB_CA77_C2B2_AE63,
+            0x27D4_EB2F_1656_67C5,
+            0xD6E8_FEB8_6659_FD93,
+        ];
+        let mut h = u64::from(self.ulen) << 8 | u64::from(self.hlen);
+        for (w, k) in self.bytes.chunks_exact(8).zip(K) {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            h ^= (w ^ k).wrapping_mul(k).rotate_left(29);
         }
-        h.write_u16(u16::from_le_bytes([self.ulen, self.hlen]));
-        h.finish()
+        h ^= h >> 32;
+        h.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
@@ -1130,6 +1142,21 @@ mod tests {
             }
         }
         assert!(hits > 0 && hits <= PAIR_SLOTS, "{hits}");
+        // The hash spreads names that differ in one character anywhere over the slots as a
+        // random one would: 2^16 keys take about 131072 * (1 - e^-0.5) = 51.6k slots.
+        let slots: std::collections::HashSet<usize> = (0..1u32 << 16)
+            .map(|i| {
+                let (a, b) = (i % 256, i / 256);
+                let user = format!("user.{:03}.name{}", a, "x".repeat(3));
+                let host = format!("DESKTOP-{b:03}XY");
+                PairCache::index(
+                    PairKey::new(user.as_bytes(), host.as_bytes())
+                        .unwrap()
+                        .hash(),
+                )
+            })
+            .collect();
+        assert!(slots.len() > 50_000, "{}", slots.len());
         let ab_c = PairKey::new(b"ab", b"c").unwrap();
         let a_bc = PairKey::new(b"a", b"bc").unwrap();
         c.insert(ab_c.hash(), &ab_c, (1, 1, 1));
