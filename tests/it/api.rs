@@ -1307,38 +1307,13 @@ fn serve_binary_end_to_end() {
         &[("flexlm01", vec![("gen.log", gen_log(12))])],
         "",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lmtally"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines() {
-            let line = line.unwrap_or_default();
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let crate::common::Serve {
+        mut child,
+        addr,
+        stderr: reader,
+        ..
+    } = crate::common::spawn_serve(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let addr: SocketAddr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("a 'listening on' line");
-        if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on http://".len()..]
-                .trim()
-                .parse()
-                .unwrap();
-        }
-    };
     assert!(addr.ip().is_loopback());
     let token_path = dir.path().join("data").join("token");
     let token = std::fs::read_to_string(&token_path)

@@ -81,3 +81,62 @@ pub fn python3() -> Option<PathBuf> {
 pub fn refimpl_py() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/refimpl.py")
 }
+
+/// A `lmtally serve` started by a test.
+pub struct Serve {
+    pub child: std::process::Child,
+    /// Where it listens (read from its "listening on" line).
+    pub addr: std::net::SocketAddr,
+    /// Its stderr lines after the "listening on" line, as they come.
+    pub lines: std::sync::mpsc::Receiver<String>,
+    /// The whole of its stderr, once it has exited.
+    pub stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `lmtally serve --config CONFIG` with `RUST_LOG=info` and waits (30 s at most) for the
+/// line that says where it listens. A thread reads its stderr to the end, so that the daemon
+/// never blocks on a full pipe, whether or not the test still reads `lines`.
+pub fn spawn_serve(config: &std::path::Path) -> Serve {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lmtally"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pipe = child.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            all.push_str(&line);
+            all.push('\n');
+            // A test that stopped reading drops the receiver: keep draining all the same.
+            let _ = tx.send(line);
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("lmtally serve prints a 'listening on' line");
+        if let Some(i) = line.find("listening on http://") {
+            break line[i + "listening on http://".len()..]
+                .trim()
+                .parse()
+                .unwrap();
+        }
+    };
+    Serve {
+        child,
+        addr,
+        lines,
+        stderr,
+    }
+}

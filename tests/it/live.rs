@@ -771,40 +771,11 @@ struct Daemon {
 const TOKEN: &str = "live-test-token";
 
 fn spawn_serve(config: &Path) -> Daemon {
-    use std::io::BufRead;
-    use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lmtally"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                // Keep draining so that the daemon never blocks on a full pipe.
-                continue;
-            }
-        }
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let addr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("lmtally serve prints a 'listening on' line");
-        if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on http://".len()..]
-                .trim()
-                .parse()
-                .unwrap();
-        }
-    };
-    Daemon { child, addr }
+    let serve = crate::common::spawn_serve(config);
+    Daemon {
+        child: serve.child,
+        addr: serve.addr,
+    }
 }
 
 impl Daemon {
