@@ -1310,7 +1310,8 @@ fn serve_binary_end_to_end() {
     let crate::common::Serve {
         mut child,
         addr,
-        stderr: reader,
+        log,
+        reader,
         ..
     } = crate::common::spawn_serve(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1365,7 +1366,8 @@ fn serve_binary_end_to_end() {
     assert!(ok.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    let log = reader.join().unwrap();
+    reader.join().unwrap();
+    let log = log.lock().unwrap().clone();
     assert!(log.contains(&token_path.display().to_string()), "{log}");
     assert!(!log.contains(&token), "the token must never be logged");
     assert!(log.contains("401"), "{log}");

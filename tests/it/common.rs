@@ -89,43 +89,52 @@ pub struct Serve {
     pub addr: std::net::SocketAddr,
     /// Its stderr lines after the "listening on" line, as they come.
     pub lines: std::sync::mpsc::Receiver<String>,
-    /// The whole of its stderr, once it has exited.
-    pub stderr: std::thread::JoinHandle<String>,
+    /// Its stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The thread that reads its stderr: joined, `log` is all of it.
+    pub reader: std::thread::JoinHandle<()>,
 }
 
-/// Starts `lmtally serve --config CONFIG` with `RUST_LOG=info` and waits (30 s at most) for the
-/// line that says where it listens. A thread reads its stderr to the end, so that the daemon
-/// never blocks on a full pipe, whether or not the test still reads `lines`.
-pub fn spawn_serve(config: &std::path::Path) -> Serve {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lmtally"))
-        .args(["serve", "--config"])
+/// `lmtally serve --config CONFIG` with `RUST_LOG=info`, its stderr piped.
+pub fn serve_command(config: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lmtally"));
+    cmd.args(["serve", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    cmd
+}
+
+/// Starts `lmtally serve --config CONFIG` (see [`start_serve`]).
+pub fn spawn_serve(config: &std::path::Path) -> Serve {
+    start_serve(serve_command(config))
+}
+
+/// Spawns a `serve_command` and waits (30 s at most) for the line that says where it listens.
+/// A thread reads its stderr to the end, so that the daemon never blocks on a full pipe,
+/// whether or not the test still reads `lines`.
+pub fn start_serve(mut cmd: std::process::Command) -> Serve {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut child = cmd.spawn().unwrap();
     let pipe = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = std::thread::spawn(move || {
-        let mut all = String::new();
+    let sink = log.clone();
+    let reader = std::thread::spawn(move || {
         for line in std::io::BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
-            all.push_str(&line);
-            all.push('\n');
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
             // A test that stopped reading drops the receiver: keep draining all the same.
             let _ = tx.send(line);
         }
-        all
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = loop {
         let line = lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("lmtally serve prints a 'listening on' line");
+            .unwrap_or_else(|_| panic!("no 'listening on' line: {}", log.lock().unwrap()));
         if let Some(i) = line.find("listening on http://") {
             break line[i + "listening on http://".len()..]
                 .trim()
@@ -137,6 +146,7 @@ pub fn spawn_serve(config: &std::path::Path) -> Serve {
         child,
         addr,
         lines,
-        stderr,
+        log,
+        reader,
     }
 }

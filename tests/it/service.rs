@@ -8,7 +8,6 @@
 use prometheus_parse::{LineInfo, Scrape, Value};
 use reqwest::blocking::Client;
 use serde_json::Value as Json;
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -83,48 +82,20 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env_remove("NOTIFY_SOCKET")
+        let mut cmd = crate::common::serve_command(config);
+        cmd.env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
-            .env_remove("JOURNAL_STREAM")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env_remove("JOURNAL_STREAM");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let spawned = Instant::now();
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let line = line.unwrap_or_default();
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no 'listening on' line: {}", log.lock().unwrap()));
-            if let Some(i) = line.find("listening on http://") {
-                break line[i + "listening on http://".len()..]
-                    .trim()
-                    .parse()
-                    .unwrap();
-            }
-        };
+        let serve = crate::common::start_serve(cmd);
         Daemon {
-            child,
-            addr,
-            log,
+            child: serve.child,
+            addr: serve.addr,
+            log: serve.log,
             spawned,
         }
     }
