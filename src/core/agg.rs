@@ -250,9 +250,11 @@ const EMPTY_PAIR: PairSlot = PairSlot {
 };
 
 impl Default for PairCache {
+    /// Empty: the slots (8 MiB) are allocated by the first insert, so that a `Names` made for
+    /// a few lines (a file's first instant, a test) does not pay for them.
     fn default() -> Self {
         PairCache {
-            slots: vec![EMPTY_PAIR; PAIR_SLOTS].into_boxed_slice(),
+            slots: Box::default(),
         }
     }
 }
@@ -265,16 +267,21 @@ impl PairCache {
 
     #[inline]
     fn prefetch(&self, hash: u64) {
-        crate::core::prefetch(&self.slots[Self::index(hash)]);
+        if let Some(s) = self.slots.get(Self::index(hash)) {
+            crate::core::prefetch(s);
+        }
     }
 
     #[inline]
     fn get(&self, hash: u64, key: &PairKey) -> Option<(u32, u32, u32)> {
-        let s = &self.slots[Self::index(hash)];
+        let s = self.slots.get(Self::index(hash))?;
         (s.key == *key).then_some(s.ids)
     }
 
     fn insert(&mut self, hash: u64, key: &PairKey, ids: (u32, u32, u32)) {
+        if self.slots.is_empty() {
+            self.slots = vec![EMPTY_PAIR; PAIR_SLOTS].into_boxed_slice();
+        }
         self.slots[Self::index(hash)] = PairSlot { ids, key: *key };
     }
 }

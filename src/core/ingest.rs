@@ -147,6 +147,7 @@ impl Batch {
         self.arena.clear();
     }
 }
+
 impl FileIngest {
     pub fn new() -> Self {
         Self::default()
