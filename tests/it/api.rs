@@ -1273,14 +1273,6 @@ fn real_log_endpoint_equals_lmtally_report() {
         .any(|r| r["ucdy"].as_u64().unwrap() > 10));
 }
 
-/// Sends SIGTERM to a process this test started (through the shell's own `kill`).
-fn sigterm(pid: u32) -> std::process::ExitStatus {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
-        .status()
-        .unwrap()
-}
-
 /// `lmtally serve` itself: configuration errors, the generated token, status, SIGTERM.
 #[test]
 fn serve_binary_end_to_end() {
@@ -1362,8 +1354,7 @@ fn serve_binary_end_to_end() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     // SIGTERM: a clean stop.
-    let ok = sigterm(child.id());
-    assert!(ok.success());
+    crate::common::signal(child.id(), "TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     reader.join().unwrap();
@@ -1387,7 +1378,7 @@ fn serve_binary_end_to_end() {
             break;
         }
     }
-    assert!(sigterm(child.id()).success());
+    crate::common::signal(child.id(), "TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(std::fs::read_to_string(&token_path).unwrap().trim(), token);
 }

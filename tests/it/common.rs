@@ -150,3 +150,13 @@ pub fn start_serve(mut cmd: std::process::Command) -> Serve {
         reader,
     }
 }
+
+/// Sends a signal (`TERM`, `HUP`, ...) to a process this test started, through the shell's own
+/// `kill` (no dependency on a kill binary), and checks that it was sent.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{sig} {pid}")])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{sig} {pid}");
+}

@@ -807,12 +807,7 @@ impl Daemon {
     }
 
     fn sigterm(mut self) -> std::process::ExitStatus {
-        // The shell's kill: no dependency on a kill binary.
-        let ok = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        crate::common::signal(self.child.id(), "TERM");
         self.child.wait().unwrap()
     }
 }

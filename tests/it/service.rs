@@ -5,6 +5,7 @@
 //!
 //! Every server is the real binary on an ephemeral loopback port.
 
+use crate::common::signal;
 use prometheus_parse::{LineInfo, Scrape, Value};
 use reqwest::blocking::Client;
 use serde_json::Value as Json;
@@ -60,15 +61,6 @@ fn write_config(dir: &Path, extra: &str, servers: &[(&str, &[&Path])]) -> PathBu
     let path = dir.join("lmtally.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// Sends a signal to a process this test started (through the shell's own `kill`).
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("kill -{sig} {pid}")])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 /// `lmtally serve` started by a test, its standard error collected.
