@@ -260,27 +260,19 @@ pub fn message<'a>(daemon: &'a [u8], m: &'a [u8]) -> (Msg<'a>, Option<Day>) {
 }
 
 fn usage_keyword(m: &[u8]) -> Option<UsageKind> {
-    // Dispatch on the first byte: most messages are not usage lines.
+    // Dispatch on the first byte: most messages are not usage lines. Each keyword is one
+    // constant comparison (one match, not a second one choosing the keyword to compare).
     let kind = match m.first()? {
-        b'O' => UsageKind::Out,
-        b'I' => UsageKind::In,
+        b'O' if m.starts_with(b"OUT:") => UsageKind::Out,
+        b'I' if m.starts_with(b"IN:") => UsageKind::In,
         b'D' if m.starts_with(b"DENIED:") => UsageKind::Denied,
-        b'D' => UsageKind::Dequeued,
+        b'D' if m.starts_with(b"DEQUEUED:") => UsageKind::Dequeued,
         b'U' if m.starts_with(b"UPGRADE:") => UsageKind::Upgrade,
-        b'U' => UsageKind::Unsupported,
-        b'Q' => UsageKind::Queued,
+        b'U' if m.starts_with(b"UNSUPPORTED:") => UsageKind::Unsupported,
+        b'Q' if m.starts_with(b"QUEUED:") => UsageKind::Queued,
         _ => return None,
     };
-    let kw: &[u8] = match kind {
-        UsageKind::Out => b"OUT:",
-        UsageKind::In => b"IN:",
-        UsageKind::Denied => b"DENIED:",
-        UsageKind::Unsupported => b"UNSUPPORTED:",
-        UsageKind::Queued => b"QUEUED:",
-        UsageKind::Dequeued => b"DEQUEUED:",
-        UsageKind::Upgrade => b"UPGRADE:",
-    };
-    m.starts_with(kw).then_some(kind)
+    Some(kind)
 }
 
 fn keyword_len(kind: UsageKind) -> usize {
