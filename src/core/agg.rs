@@ -2,14 +2,13 @@
 //! (contract, sections 3 and 4). Pure: events in, per-day figures out.
 
 use super::names::Interner;
+use super::open::OpenTable;
 use crate::core::names::{bytes_eq, decode};
 use lmtally_parsers::date::{day_of, instant, Day, Instant, DAY_SECS};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 use std::ops::Range;
@@ -430,39 +429,12 @@ pub struct Open {
 /// (daemon, feature, user, host): with the server, the key of a session.
 pub type SessionKey = (u32, u32, u32, u32);
 
-/// The open sessions of one key, oldest first; almost always one, kept inline.
-pub type OpenQueue = SmallVec<[Open; 1]>;
-
 /// A server's sessions and the latest instant seen in any of its files.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ServerState {
     pub latest: Option<Instant>,
     /// Open sessions per key, oldest first (a checkin closes the one opened first).
-    #[serde(with = "open_map")]
-    pub open: FxHashMap<SessionKey, OpenQueue>,
-}
-
-mod open_map {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(
-        m: &FxHashMap<SessionKey, OpenQueue>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&SessionKey, &[Open])> = m.iter().map(|(k, q)| (k, q.as_slice())).collect();
-        v.sort_by_key(|(k, _)| **k);
-        s.collect_seq(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<FxHashMap<SessionKey, OpenQueue>, D::Error> {
-        let v: Vec<(SessionKey, Vec<Open>)> = Vec::deserialize(d)?;
-        Ok(v.into_iter()
-            .map(|(k, q)| (k, OpenQueue::from_vec(q)))
-            .collect())
-    }
+    pub open: OpenTable,
 }
 
 /// A span of host activity within one day, packed as host (30 bits) | first second (17 bits) |
@@ -924,6 +896,26 @@ impl Aggregator {
         &mut self.servers[server]
     }
 
+    /// Starts loading what [`Aggregator::apply`] will look up first for `event` (the open
+    /// session of its key), so that the lookups of a batch of lines wait for memory together.
+    #[inline]
+    pub fn prefetch(&self, server: usize, event: &Event) {
+        if let (
+            Some(st),
+            Event::Usage {
+                kind: Kind::Out | Kind::In,
+                daemon,
+                feature,
+                user,
+                host,
+                ..
+            },
+        ) = (self.servers.get(server), event)
+        {
+            st.open.prefetch((*daemon, *feature, *user, *host));
+        }
+    }
+
     /// Takes one dated line of `server` at instant `at`: `None` for a line that only moves time.
     pub fn apply(&mut self, server: usize, at: Instant, event: Option<Event>) {
         self.changed();
@@ -954,27 +946,11 @@ impl Aggregator {
                 match kind {
                     Kind::Out => {
                         self.use_ident(day, ident);
-                        self.servers[server]
-                            .open
-                            .entry(key)
-                            .or_default()
-                            .push(Open { at, ident });
+                        self.servers[server].open.push(key, Open { at, ident });
                     }
                     Kind::In => {
                         self.use_ident(day, ident);
-                        // One probe of the map: the entry, then its removal.
-                        let first = match self.servers[server].open.entry(key) {
-                            Entry::Occupied(mut e) => {
-                                let q = e.get_mut();
-                                let first = q.remove(0);
-                                if q.is_empty() {
-                                    e.remove();
-                                }
-                                Some(first)
-                            }
-                            Entry::Vacant(_) => None,
-                        };
-                        if let Some(first) = first {
+                        if let Some(first) = self.servers[server].open.pop_oldest(key) {
                             self.close(first, host, at);
                         }
                     }
@@ -992,16 +968,13 @@ impl Aggregator {
                 }
             }
             Event::Reset { daemon } => {
-                let open = &mut self.servers[server].open;
-                let mut closed = Vec::new();
-                open.retain(|key, q| {
-                    let hit = daemon.is_none_or(|d| key.0 == d);
-                    if hit {
-                        closed.extend(q.drain(..).map(|o| (o, key.3)));
-                    }
-                    !hit
-                });
-                // Close in a fixed order, so that results never depend on hash order.
+                let mut closed: Vec<(Open, u32)> = self.servers[server]
+                    .open
+                    .drain_where(|key| daemon.is_none_or(|d| key.0 == d))
+                    .into_iter()
+                    .map(|(key, o)| (o, key.3))
+                    .collect();
+                // Close in a fixed order, so that results never depend on table order.
                 closed.sort_by_key(|(o, h)| (o.at, *h, o.ident));
                 for (o, host) in closed {
                     self.close(o, host, at);
@@ -1040,8 +1013,8 @@ impl Aggregator {
         let mut overlay = OpenOverlay::default();
         for st in &self.servers {
             let Some(latest) = st.latest else { continue };
-            for (key, q) in &st.open {
-                for o in q {
+            for (key, o) in st.open.iter() {
+                {
                     let end = latest.max(o.at);
                     let (d0, d1) = (day_of(o.at), day_of(end));
                     let mut edge = |from: Instant, to: Instant| {
@@ -1068,10 +1041,7 @@ impl Aggregator {
 
     /// Number of open sessions (all servers).
     pub fn open_sessions(&self) -> usize {
-        self.servers
-            .iter()
-            .map(|s| s.open.values().map(|q| q.len()).sum::<usize>())
-            .sum()
+        self.servers.iter().map(|s| s.open.len()).sum()
     }
 }
 

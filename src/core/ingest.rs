@@ -11,6 +11,25 @@ use lmtally_parsers::dater::Cursor;
 use lmtally_parsers::{parse_line, Dater, Framed, Framer, Msg, ResetScope, UsageKind};
 use serde::{Deserialize, Serialize};
 
+/// Where [`FileIngest::feed`] hands its dated lines.
+pub trait Sink {
+    /// A line that got its date: `key` is the file's running maximum instant, `at` the line's
+    /// own, `event` `None` for a line that only moves time.
+    fn line(&mut self, key: Instant, at: Instant, event: Option<Event>);
+
+    /// Told of each usage event of a batch before the batch's lines are handed to
+    /// [`Sink::line`]: a chance to start loading what they will need. Does nothing by default.
+    #[inline]
+    fn hint(&mut self, _event: &Event) {}
+}
+
+impl<F: FnMut(Instant, Instant, Option<Event>)> Sink for F {
+    #[inline]
+    fn line(&mut self, key: Instant, at: Instant, event: Option<Event>) {
+        self(key, at, event)
+    }
+}
+
 /// Per-file line counts (the `--stats` output and the status endpoint).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStats {
@@ -55,6 +74,8 @@ pub struct FileIngest {
 struct Batch {
     arena: Vec<u8>,
     lines: Vec<Parsed>,
+    /// The events of `lines`, while a batch is flushed.
+    events: Vec<Option<Event>>,
 }
 
 const BATCH: usize = 64;
@@ -97,17 +118,19 @@ impl Batch {
         &self.arena[start as usize..(start + len) as usize]
     }
 
-    /// Resolves and dates the lines of the batch, in order, and empties it.
+    /// Resolves the names of the batch's lines, hints the sink of their events, then dates
+    /// them in order and empties the batch.
     fn flush(
         &mut self,
         dater: &mut Dater<Option<Event>>,
         names: &mut Names,
         opts: &Options,
         stats: &mut FileStats,
-        emit: &mut impl FnMut(Day, u32, Option<Event>),
+        latest: &mut Option<Instant>,
+        sink: &mut impl Sink,
     ) {
-        let lines = std::mem::take(&mut self.lines);
-        for p in &lines {
+        let mut events = std::mem::take(&mut self.events);
+        for p in &self.lines {
             let event = match p.what {
                 What::Nothing => None,
                 What::Usage {
@@ -131,8 +154,9 @@ impl Batch {
                         host,
                         pair.as_ref().map(|(key, hash)| (key, *hash)),
                     );
-                    if ev.is_none() {
-                        stats.malformed += 1;
+                    match &ev {
+                        Some(ev) => sink.hint(ev),
+                        None => stats.malformed += 1,
                     }
                     ev
                 }
@@ -140,9 +164,17 @@ impl Batch {
                     daemon: daemon.map(|d| names.word(self.get(d))),
                 }),
             };
-            dater.push(p.time, p.anchor, event, emit);
+            events.push(event);
         }
-        self.lines = lines;
+        for (p, event) in self.lines.iter().zip(events.drain(..)) {
+            dater.push(p.time, p.anchor, event, &mut |day, time, ev| {
+                let at = instant(day, time);
+                let key = latest.map_or(at, |l: Instant| l.max(at));
+                *latest = Some(key);
+                sink.line(key, at, ev);
+            });
+        }
+        self.events = events;
         self.lines.clear();
         self.arena.clear();
     }
@@ -172,15 +204,9 @@ impl FileIngest {
         self.framer.consumed()
     }
 
-    /// Feeds the next chunk of the file; `out(key, instant, event)` is called for every line
-    /// that gets its date, in file order (`event` is `None` for lines that only move time).
-    pub fn feed(
-        &mut self,
-        chunk: &[u8],
-        names: &mut Names,
-        opts: &Options,
-        out: &mut impl FnMut(Instant, Instant, Option<Event>),
-    ) {
+    /// Feeds the next chunk of the file; `out` gets every line that gets its date, in file
+    /// order (a closure `out(key, instant, event)` is a [`Sink`]).
+    pub fn feed(&mut self, chunk: &[u8], names: &mut Names, opts: &Options, out: &mut impl Sink) {
         let FileIngest {
             framer,
             dater,
@@ -188,12 +214,6 @@ impl FileIngest {
             stats,
             batch,
         } = self;
-        let mut emit = |day, time, ev: Option<Event>| {
-            let at = instant(day, time);
-            let key = latest.map_or(at, |l: Instant| l.max(at));
-            *latest = Some(key);
-            out(key, at, ev);
-        };
         framer.feed(chunk, &mut |framed| {
             stats.lines += 1;
             let raw = match framed {
@@ -269,10 +289,10 @@ impl FileIngest {
                 what,
             });
             if batch.lines.len() == BATCH {
-                batch.flush(dater, names, opts, stats, &mut emit);
+                batch.flush(dater, names, opts, stats, latest, out);
             }
         });
-        batch.flush(dater, names, opts, stats, &mut emit);
+        batch.flush(dater, names, opts, stats, latest, out);
         stats.bytes = framer.consumed();
     }
 }

@@ -7,7 +7,7 @@
 //! and while an earlier line with a large instant waits, everything behind it waits too.
 
 use super::agg::{Aggregator, Event, Names, Options};
-use super::ingest::FileIngest;
+use super::ingest::{FileIngest, Sink};
 use lmtally_parsers::date::Instant;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -39,6 +39,24 @@ impl Source for MemSource<'_> {
     }
 }
 
+/// Applies a file's lines to the aggregates as they come.
+struct Apply<'a> {
+    agg: &'a mut Aggregator,
+    server: usize,
+}
+
+impl Sink for Apply<'_> {
+    #[inline]
+    fn line(&mut self, _key: Instant, at: Instant, event: Option<Event>) {
+        self.agg.apply(self.server, at, event)
+    }
+
+    #[inline]
+    fn hint(&mut self, event: &Event) {
+        self.agg.prefetch(self.server, event)
+    }
+}
+
 /// Names, aggregates and options: everything the report is computed from.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
@@ -60,9 +78,7 @@ impl Tally {
     /// single file, or a live tailer that takes lines as they come).
     pub fn feed(&mut self, server: usize, file: &mut FileIngest, chunk: &[u8]) {
         let Tally { opts, names, agg } = self;
-        file.feed(chunk, names, opts, &mut |_, at, ev| {
-            agg.apply(server, at, ev)
-        });
+        file.feed(chunk, names, opts, &mut Apply { agg, server });
     }
 
     /// Reads every file of `server` to its end, through the stream merge. `files[i]` is the

@@ -4,6 +4,7 @@ pub mod agg;
 pub mod ingest;
 pub mod merge;
 pub mod names;
+pub mod open;
 pub mod report;
 
 pub use agg::{Aggregator, Event, Kind, Names, Options, UserIdentity};

@@ -600,7 +600,6 @@ impl World {
                             let mut v: Vec<String> = st
                                 .open
                                 .iter()
-                                .flat_map(|(k, q)| q.iter().map(move |o| (k, o)))
                                 .map(|(k, o)| {
                                     format!(
                                         "{} {} {} {}",
