@@ -606,6 +606,9 @@ fn with_pending<'a>(set: &'a RoaringBitmap, pending: &[u32]) -> Cow<'a, RoaringB
     }
 }
 
+/// Spans a day holds before its first compaction (see [`DayAgg::add_span`]).
+const SPANS_UNCOMPACTED: usize = 1 << 16;
+
 /// What one day holds.
 #[derive(Clone, Debug, Default)]
 pub struct DayAgg {
@@ -653,8 +656,10 @@ impl DayAgg {
         self.spans.push(span);
         self.peak_fresh = false;
         // Compacted now and then (a host's sessions of a day merge into few spans), so that a
-        // day of millions of sessions does not hold a span for each until it is settled.
-        if self.spans.len() >= 4 * self.compacted + 4096 {
+        // day of millions of sessions does not hold a span for each until it is settled. Not
+        // before 64k spans (512 KiB): an ordinary day is compacted once, when the lines leave
+        // it, with one radix sort instead of comparison sorts of its growing tail.
+        if self.spans.len() >= 4 * self.compacted + SPANS_UNCOMPACTED {
             compact_spans_from(&mut self.spans, self.compacted);
             self.compacted = self.spans.len();
         }
@@ -1252,6 +1257,42 @@ mod tests {
             compact_spans(&mut got);
             proptest::prop_assert_eq!(got, want);
         }
+    }
+
+    /// A day of many sessions is compacted while it grows (so its memory stays bounded), and
+    /// ends up with the spans and peak that compacting all its spans at once gives.
+    #[test]
+    fn a_busy_day_compacts_as_it_grows_and_settles_alike() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n) as u32
+        };
+        let mut day = DayAgg::default();
+        let mut all = Vec::new();
+        let mut most_held = 0;
+        for _ in 0..5 * SPANS_UNCOMPACTED {
+            let (h, start) = (next(300), next(82_000));
+            let span = pack_span(h, start, start + next(4_000));
+            all.push(span);
+            day.add_span(span, false);
+            most_held = most_held.max(day.spans().len());
+        }
+        // 300 hosts' spans merge: compactions along the way kept the day far below one span
+        // per session.
+        assert!(day.compacted > 0);
+        assert!(
+            most_held < all.len() / 2,
+            "held {most_held} of {}",
+            all.len()
+        );
+        let peak = peak_hosts(&all);
+        compact_spans(&mut all);
+        day.settle();
+        assert_eq!(day.spans(), &all[..]);
+        assert_eq!(day.peak(), peak);
     }
 
     #[test]
