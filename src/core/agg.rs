@@ -863,7 +863,7 @@ impl Aggregator {
     #[inline]
     fn use_ident(&mut self, d: Day, ident: u32) {
         if self.used_marks.first(ident, d) {
-            self.day_mut(d).add_used(ident);
+            self.with_day(d, |day| day.add_used(ident));
         }
     }
 
@@ -871,16 +871,25 @@ impl Aggregator {
     #[inline]
     fn deny_ident(&mut self, d: Day, ident: u32) {
         if self.denied_marks.first(ident, d) {
-            self.day_mut(d).add_denied(ident);
+            self.with_day(d, |day| day.add_denied(ident));
         }
     }
 
-    fn day_mut(&mut self, d: Day) -> &mut DayAgg {
+    /// Runs `f` on day `d`'s aggregate (made if missing) and marks the day dirty.
+    #[inline]
+    fn with_day<R>(&mut self, d: Day, f: impl FnOnce(&mut DayAgg) -> R) -> R {
         if self.last_dirty != Some(d) {
             self.dirty.insert(d);
             self.last_dirty = Some(d);
         }
-        self.days.entry(d).or_default()
+        // Lines are almost always on the latest day: reached down the map's right edge, without
+        // the key comparisons of a search.
+        if let Some(mut last) = self.days.last_entry() {
+            if *last.key() == d {
+                return f(last.get_mut());
+            }
+        }
+        f(self.days.entry(d).or_default())
     }
 
     /// Days changed since the last call (for a store that writes only what changed).
@@ -995,8 +1004,9 @@ impl Aggregator {
         for_each_day_span(o.at, end, |d, s, e| {
             self.use_ident(d, o.ident);
             if host != NO_HOST {
-                self.day_mut(d)
-                    .add_span(pack_span(host, s, e), current != Some(d));
+                self.with_day(d, |day| {
+                    day.add_span(pack_span(host, s, e), current != Some(d))
+                });
             }
         });
     }
