@@ -279,7 +279,7 @@ impl PairCache {
 
     fn insert(&mut self, hash: u64, key: &PairKey, ids: (u32, u32, u32)) {
         if self.slots.is_empty() {
-            self.slots = vec![EMPTY_PAIR; PAIR_SLOTS].into_boxed_slice();
+            self.slots = crate::core::huge_vec(PAIR_SLOTS, EMPTY_PAIR).into_boxed_slice();
         }
         self.slots[Self::index(hash)] = PairSlot { ids, key: *key };
     }

@@ -173,7 +173,7 @@ impl Interner {
     fn rebuild(&mut self, n: usize) {
         // At most 4/5 full, so that probing for a missing name stops soon.
         let want = (n * 5 / 4 + 1).next_power_of_two().max(MIN_SLOTS);
-        self.slots = vec![FREE_SLOT; want];
+        self.slots = crate::core::huge_vec(want, FREE_SLOT);
         for id in 0..self.names.len() {
             let name = &self.names[id];
             let hash = hash_str(name);
