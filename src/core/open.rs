@@ -142,7 +142,7 @@ impl OpenTable {
 
     fn grow(&mut self) {
         let len = (2 * self.slots.len()).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); len]);
+        let old = std::mem::replace(&mut self.slots, super::huge_vec(len, Slot::default()));
         for s in old.into_iter().filter(|s| s.count != 0) {
             self.place(s);
         }
