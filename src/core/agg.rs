@@ -1029,25 +1029,23 @@ impl Aggregator {
         for st in &self.servers {
             let Some(latest) = st.latest else { continue };
             for (key, o) in st.open.iter() {
-                {
-                    let end = latest.max(o.at);
-                    let (d0, d1) = (day_of(o.at), day_of(end));
-                    let mut edge = |from: Instant, to: Instant| {
-                        for_each_day_span(from, to, |d, s, e| {
-                            let entry = overlay.edges.entry(d).or_default();
-                            entry.0.insert(o.ident);
-                            if key.3 != NO_HOST {
-                                entry.1.push(pack_span(key.3, s, e));
-                            }
-                        })
-                    };
-                    if d1 - d0 <= 1 {
-                        edge(o.at, end);
-                    } else {
-                        edge(o.at, instant(d0, DAY_SECS - 1));
-                        edge(instant(d1, 0), end);
-                        overlay.full.push((d0 + 1, d1 - 1, o.ident, key.3));
-                    }
+                let end = latest.max(o.at);
+                let (d0, d1) = (day_of(o.at), day_of(end));
+                let mut edge = |from: Instant, to: Instant| {
+                    for_each_day_span(from, to, |d, s, e| {
+                        let entry = overlay.edges.entry(d).or_default();
+                        entry.0.insert(o.ident);
+                        if key.3 != NO_HOST {
+                            entry.1.push(pack_span(key.3, s, e));
+                        }
+                    })
+                };
+                if d1 - d0 <= 1 {
+                    edge(o.at, end);
+                } else {
+                    edge(o.at, instant(d0, DAY_SECS - 1));
+                    edge(instant(d1, 0), end);
+                    overlay.full.push((d0 + 1, d1 - 1, o.ident, key.3));
                 }
             }
         }
