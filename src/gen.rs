@@ -1216,8 +1216,9 @@ impl Generator {
         ((0.1 + 0.9 * self.rng.f()) * mean) as i64
     }
 
-    /// Schedules a retry: the same user launching the same feature again at `t`.
-    fn push_launch(&mut self, t: i64, user: u32, host: u32, feat: u16) {
+    /// Schedules an event of `kind` at `t` that carries no license count or closing time: a
+    /// retry (`K_LAUNCH`, the same user launching the same feature again) or a DEQUEUED line.
+    fn schedule(&mut self, t: i64, kind: u8, flags: u8, user: u32, host: u32, feat: u16) {
         self.push_ev(Ev {
             t,
             seq: 0,
@@ -1226,8 +1227,8 @@ impl Generator {
             host,
             feat,
             lic: 0,
-            kind: K_LAUNCH,
-            flags: 0,
+            kind,
+            flags,
         });
     }
 
@@ -1821,17 +1822,7 @@ impl Generator {
             );
             let wait = self.rng.log_uniform(5.0, 1800.0);
             let flags = if self.rng.chance(0.7) { F_GET } else { 0 };
-            self.push_ev(Ev {
-                t: t + wait,
-                seq: 0,
-                close: 0,
-                user,
-                host,
-                feat,
-                lic: 0,
-                kind: K_DEQ,
-                flags,
-            });
+            self.schedule(t + wait, K_DEQ, flags, user, host, feat);
         } else if r < 0.085 {
             self.hpc_burst(out, t, user);
         } else if r < 0.085 + noise {
@@ -1890,7 +1881,7 @@ impl Generator {
         }
         if self.rng.chance(0.3) {
             let later = tt + self.rng.log_uniform(2.0, 3600.0);
-            self.push_launch(later, user, host, feat);
+            self.schedule(later, K_LAUNCH, 0, user, host, feat);
         }
     }
 
@@ -1940,7 +1931,7 @@ impl Generator {
         self.fin(out, s);
         if real && self.rng.chance(0.5) {
             let later = t + self.rng.range(1, 5);
-            self.push_launch(later, user, host, feat);
+            self.schedule(later, K_LAUNCH, 0, user, host, feat);
         }
     }
 
