@@ -13,7 +13,7 @@ use std::hash::Hasher;
 /// The lookup table is open-addressed (linear probing) and keeps each name's first bytes inline
 /// beside its id, so that finding a short name (user and host names are cut to a few dozen bytes
 /// by FlexLM) touches the table only, not a separately allocated string: one cache line per
-/// lookup, which [`Interner::prefetch`] can start loading well before the lookup.
+/// lookup.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(from = "Names")]
 pub struct Interner {
@@ -121,9 +121,8 @@ pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The hash that [`Interner::prefetch`], [`Interner::get_hashed`] and
-/// [`Interner::intern_hashed`] take.
-pub fn hash_str(s: &str) -> u64 {
+/// The hash of a name in an [`Interner`].
+fn hash_str(s: &str) -> u64 {
     let mut h = FxHasher::default();
     h.write(s.as_bytes());
     h.finish()
@@ -188,23 +187,11 @@ impl Interner {
         self.rebuild(self.names.len());
     }
 
-    /// Starts loading the slot where a name of this hash is looked up first.
-    #[inline]
-    pub fn prefetch(&self, hash: u64) {
-        if !self.slots.is_empty() {
-            crate::core::prefetch(&self.slots[self.home(hash)]);
-        }
-    }
-
     pub fn intern(&mut self, s: &str) -> u32 {
-        self.intern_hashed(hash_str(s), s)
-    }
-
-    /// [`Interner::intern`] with `hash` = [`hash_str`]`(s)`.
-    pub fn intern_hashed(&mut self, hash: u64, s: &str) -> u32 {
         if (self.names.len() + 1) * 5 > self.slots.len() * 4 {
             self.rebuild(self.names.len() + 1);
         }
+        let hash = hash_str(s);
         match self.find(hash, s) {
             Ok(id) => id,
             Err(i) => {
@@ -217,15 +204,10 @@ impl Interner {
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.get_hashed(hash_str(s), s)
-    }
-
-    /// [`Interner::get`] with `hash` = [`hash_str`]`(s)`.
-    pub fn get_hashed(&self, hash: u64, s: &str) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
-        self.find(hash, s).ok()
+        self.find(hash_str(s), s).ok()
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -301,7 +283,6 @@ mod tests {
         }
         for i in 0..50_000 {
             assert_eq!(t.get(&name(i)), Some(i));
-            assert_eq!(t.get_hashed(hash_str(&name(i)), &name(i)), Some(i));
         }
         assert_eq!(t.get("n50000"), None);
         assert_eq!(t.get(&"x".repeat(INLINE)), None);
