@@ -1051,11 +1051,6 @@ impl Aggregator {
         }
         overlay
     }
-
-    /// Number of open sessions (all servers).
-    pub fn open_sessions(&self) -> usize {
-        self.servers.iter().map(|s| s.open.len()).sum()
-    }
 }
 
 #[cfg(test)]
