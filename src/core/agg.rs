@@ -346,15 +346,16 @@ impl Names {
         self.cache = NameCache::default();
     }
 
-    /// Interns the names of a usage line. `None` when the host table is full (a counted skip).
+    /// Interns the user and host of a usage line whose daemon and feature are already
+    /// interned ([`Names::word`]). `None` when the host table is full (a counted skip).
     /// `pair`: the user and host as a cache key and its hash, when they are short enough.
     #[allow(clippy::too_many_arguments)]
     pub fn usage(
         &mut self,
         opts: &Options,
         kind: Kind,
-        daemon: &[u8],
-        feature: &[u8],
+        daemon: u32,
+        feature: u32,
         user: &[u8],
         host: &[u8],
         pair: Option<(&PairKey, u64)>,
@@ -372,8 +373,8 @@ impl Names {
         };
         Some(Event::Usage {
             kind,
-            daemon: self.word(daemon),
-            feature: self.word(feature),
+            daemon,
+            feature,
             user,
             host,
             ident,

@@ -66,7 +66,7 @@ pub struct FileIngest {
     batch: Batch,
 }
 
-/// Up to [`BATCH`] parsed lines, their names copied into `arena`. Lines are parsed a batch at a
+/// Up to [`BATCH`] parsed lines, the names they still need resolved copied into `arena`. Lines are parsed a batch at a
 /// time and the name-table slots they will need are prefetched, so that the lookups of a batch
 /// wait for memory together instead of one after the other (name tables with 100k users do
 /// not fit the processor's caches).
@@ -96,8 +96,10 @@ enum What {
     Nothing,
     Usage {
         kind: Kind,
-        daemon: Span,
-        feature: Span,
+        /// Interned when the line is parsed: the word cache answers at once, nothing to wait
+        /// for.
+        daemon: u32,
+        feature: u32,
         user: Span,
         host: Span,
         /// The user and host as a pair-cache key, and its hash, when they are short enough
@@ -148,8 +150,8 @@ impl Batch {
                     let ev = names.usage(
                         opts,
                         kind,
-                        self.get(daemon),
-                        self.get(feature),
+                        daemon,
+                        feature,
                         user,
                         host,
                         pair.as_ref().map(|(key, hash)| (key, *hash)),
@@ -259,8 +261,8 @@ impl FileIngest {
                             };
                             What::Usage {
                                 kind,
-                                daemon: batch.put(line.daemon),
-                                feature: batch.put(feature),
+                                daemon: names.word(line.daemon),
+                                feature: names.word(feature),
                                 user,
                                 host,
                                 pair,
