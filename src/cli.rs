@@ -61,7 +61,8 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// A license server and its log files: NAME=PATH[,PATH...] (repeatable).
+    /// A license server and its log files: NAME=PATH[,PATH...] (repeatable; a PATH may be a
+    /// glob pattern, quoted for the shell).
     #[arg(long = "server", value_name = "NAME=PATH[,PATH...]", required = true, value_parser = parse_server)]
     pub servers: Vec<ServerSpec>,
     /// Licensing model.
@@ -102,9 +103,17 @@ fn parse_server(s: &str) -> Result<ServerSpec, String> {
     if name.is_empty() {
         return Err(format!("'{s}': the server name is empty"));
     }
-    let files: Vec<PathBuf> = paths.split(',').map(PathBuf::from).collect();
-    if files.iter().any(|p| p.as_os_str().is_empty()) {
-        return Err(format!("'{s}': an empty path"));
+    let mut files: Vec<PathBuf> = Vec::new();
+    for pattern in paths.split(',') {
+        if pattern.is_empty() {
+            return Err(format!("'{s}': an empty path"));
+        }
+        // A glob (`*`, `?`, `[`) gives its files in name order, as in the configuration.
+        let matched = crate::config::expand(pattern);
+        if matched.is_empty() {
+            return Err(format!("'{pattern}' matches no file"));
+        }
+        files.extend(matched);
     }
     Ok(ServerSpec {
         name: name.to_string(),

@@ -1182,6 +1182,79 @@ fn cli_report(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// `lmtally report`'s argument errors: a one-line message naming the culprit, exit status 2; a
+/// glob in `--server` reads the files it matches, in name order, like the configuration's `logs`.
+#[test]
+fn report_cli_globs_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two files of one server: b.log holds the OUT on 3/4 and an anchor the next morning, a.log
+    // nothing but its anchor, c.txt the IN an hour after the OUT; the glob *.log takes a.log and
+    // b.log, not c.txt.
+    std::fs::write(d.join("a.log"), "0:00:00 (lmgrd) TIMESTAMP 3/4/2023\n").unwrap();
+    std::fs::write(
+        d.join("b.log"),
+        "0:00:00 (lmgrd) TIMESTAMP 3/4/2023\n11:00:00 (MLM) OUT: \"F\" u1@h1\n9:00:00 (lmgrd) TIMESTAMP 3/5/2023\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("c.txt"),
+        "0:00:00 (lmgrd) TIMESTAMP 3/4/2023\n12:00:00 (MLM) IN: \"F\" u1@h1\n",
+    )
+    .unwrap();
+    let glob = format!("s={}", d.join("*.log").display());
+    let listed = format!(
+        "s={},{}",
+        d.join("a.log").display(),
+        d.join("b.log").display()
+    );
+    let by_glob = cli_report(&["--server", &glob, "--today", "2023-03-05"]);
+    assert_eq!(
+        by_glob,
+        cli_report(&["--server", &listed, "--today", "2023-03-05"])
+    );
+    // Without c.txt the OUT is never closed and lasts to the server's latest instant, 3/5
+    // 9:00: one daily user and one host on 3/5 (with c.txt, none).
+    let v: Value = serde_json::from_slice(&by_glob).unwrap();
+    assert_eq!(v["totalCount"], 2, "{v}");
+    assert_eq!(v["data"][1]["ucdy"], 1, "{v}");
+    assert_eq!(v["data"][1]["ucch"], 1, "{v}");
+    let all = format!("{listed},{}", d.join("c.txt").display());
+    let v: Value =
+        serde_json::from_slice(&cli_report(&["--server", &all, "--today", "2023-03-05"])).unwrap();
+    assert_eq!(v["data"][1]["ucdy"], 0, "{v}");
+
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lmtally"))
+            .arg("report")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    let none = format!("s={}", d.join("*.nothing").display());
+    let missing = format!("s={}", d.join("missing.log").display());
+    let twice = format!(
+        "s={},{}",
+        d.join("a.log").display(),
+        d.join("*.log").display()
+    );
+    for (args, names) in [
+        (vec!["--server", &none], "*.nothing' matches no file"),
+        (vec!["--server", &missing], "missing.log"),
+        (vec!["--server", &twice], "a.log: listed more than once"),
+        (vec!["--server", "=x"], "the server name is empty"),
+        (vec!["--server", &glob, "--ed", "2023-02-30"], "2023-02-30"),
+        (vec!["--server", &glob, "--model", "2020"], "2020"),
+    ] {
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn endpoint_json_equals_lmtally_report_byte_for_byte() {
     // Two servers, one with two files; user names in two cases; an UNSUPPORTED line.
