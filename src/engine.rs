@@ -9,12 +9,15 @@
 //! thread: rounds are triggered by file events (notify, on the logs' parent directories), by a
 //! slow safety-net look every few seconds, or only by polling with `poll_interval_ms`.
 //!
-//! Lines are applied in arrival order: each file in the order it was written; the files of one
-//! server in the order they are read, a file that left its path (rotated, deleted, replaced) read
-//! to its end before any other file of its server.
+//! The files of one server are read through the contract's stream merge
+//! ([`Tally::merge`](crate::core::merge::Tally::merge)): each file in the order it was written,
+//! the next line of the server the one with the smallest instant among the files' next lines. A
+//! file at its end takes no part until it grows; lines read but not yet applied wait in the
+//! file's checkpoint.
 
 use crate::batch;
 use crate::config::Config;
+use crate::core::merge::{Lane, Source};
 use crate::core::{FileIngest, Options};
 use crate::follow::{decide, identify, Action, Candidate, Head, Identity, Known, Seen, HEAD_MAX};
 use crate::state::{AppState, FileStatus};
@@ -42,6 +45,8 @@ pub const SAFETY_NET: Duration = Duration::from_secs(5);
 /// a followed name); at most this many per server.
 pub const KEEP_DETACHED: usize = 64;
 const CHUNK: usize = 1 << 20;
+/// The read size for a server with several files.
+const MERGE_CHUNK: usize = 64 << 10;
 /// How long a file that looks like a copy still being written is left alone.
 pub const GROWING_WAIT: Duration = Duration::from_secs(10);
 
@@ -227,7 +232,53 @@ pub struct Engine {
     dirty_since: Option<Clock>,
     /// Bytes read since the last commit.
     uncommitted: u64,
-    buf: Vec<u8>,
+    /// Read buffers, one for each file of the server being read.
+    bufs: Vec<Vec<u8>>,
+    /// Each configured path's place in the configuration at the last look (its first, if
+    /// listed twice): ties in the stream merge go to the file listed first.
+    rank: HashMap<PathBuf, usize>,
+}
+
+/// A followed file as a source of the stream merge: reads from its read position through the
+/// open handle, moving the position and the head along.
+struct LiveSource<'a> {
+    handle: Option<&'a File>,
+    offset: &'a mut u64,
+    head: &'a mut Head,
+    size: &'a mut u64,
+    buf: &'a mut Vec<u8>,
+    /// How much to read at a time.
+    chunk: usize,
+    /// Bytes read by all the sources of a round.
+    read: &'a std::cell::Cell<u64>,
+    /// A read failed: the source gives nothing more.
+    failed: Option<io::Error>,
+}
+
+impl Source for LiveSource<'_> {
+    fn read_chunk(&mut self) -> io::Result<&[u8]> {
+        let Some(handle) = self.handle.filter(|_| self.failed.is_none()) else {
+            return Ok(&[]);
+        };
+        self.buf.resize(self.chunk, 0);
+        let pos = *self.offset;
+        let n = loop {
+            match handle.read_at(self.buf, pos) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Ok(&[]);
+                }
+            }
+        };
+        let chunk = &self.buf[..n];
+        self.head.take_read(pos, chunk);
+        *self.offset += n as u64;
+        *self.size = (*self.size).max(*self.offset);
+        self.read.set(self.read.get() + n as u64);
+        Ok(chunk)
+    }
 }
 
 fn lock<T>(l: &std::sync::RwLock<T>) -> RwLockWriteGuard<'_, T> {
@@ -289,7 +340,8 @@ impl Engine {
             dirty: false,
             dirty_since: None,
             uncommitted: 0,
-            buf: Vec::with_capacity(CHUNK),
+            bufs: Vec::new(),
+            rank: HashMap::new(),
         };
         e.publish(false);
         Ok(e)
@@ -318,13 +370,14 @@ impl Engine {
             .iter()
             .map(|f| {
                 format!(
-                    "file {} born {} server {} path {:?} offset {} size {} head {} {}{}",
+                    "file {} born {} server {} path {:?} offset {} size {} queued {} head {} {}{}",
                     f.cp.id,
                     f.born,
                     f.server,
                     f.cp.path,
                     f.cp.offset,
                     f.size,
+                    f.cp.queued.len(),
                     f.cp.head.fingerprint(),
                     if f.draining { "draining " } else { "" },
                     if f.handle.is_some() { "open" } else { "closed" }
@@ -365,6 +418,10 @@ impl Engine {
     fn look_all(&mut self) {
         // The server list as it is now (a SIGHUP may have changed it).
         let specs = self.state.resolve_logs();
+        self.rank.clear();
+        for (i, p) in specs.iter().flat_map(|spec| &spec.files).enumerate() {
+            self.rank.entry(p.clone()).or_insert(i);
+        }
         let mut looks: Vec<Look> = Vec::new();
         let mut problem = None;
         for spec in &specs {
@@ -548,6 +605,7 @@ impl Engine {
                             head: Head::default(),
                             offset: 0,
                             ingest: FileIngest::new(),
+                            queued: Default::default(),
                         },
                         born: id,
                         server: l.server,
@@ -566,6 +624,8 @@ impl Engine {
             tracing::info!(path = %l.path.display(), "a copy of a followed file: continuing from its position");
             cp.id = self.next_file;
             self.next_file += 1;
+            // The lines waiting in the original's queue are applied through the original.
+            cp.queued.clear();
             cp.path = Some(l.path.clone());
             cp.dev = l.dev;
             cp.ino = l.ino;
@@ -611,97 +671,124 @@ impl Engine {
         }
     }
 
-    /// Reads the files that have bytes to read: per server, files that left their path first,
-    /// then in the order their contents began (a copy continues its original's place).
+    /// Reads the files that have bytes to read, server by server, through the stream merge of
+    /// the server's files (section 3 of the contract): among the files' next lines, the one with
+    /// the smallest instant goes first; ties go to a file that left its path, then to the file
+    /// listed first in the configuration, then to the oldest. A file at its end takes no part
+    /// until it grows, so files read whole are merged as the contract says, and files that grow
+    /// together are merged a round at a time. Lines read but not applied when the round stops
+    /// (deadline, [`COMMIT_BYTES`]) wait in their file's checkpoint.
     fn read_all(&mut self, deadline: Option<Clock>) -> Result<Round, String> {
         let mut round = Round {
             bytes: 0,
             caught_up: true,
         };
-        let nservers = self.servers.len();
-        for server in 0..nservers {
-            let order: Vec<usize> = {
-                let mut v: Vec<usize> = (0..self.files.len())
-                    .filter(|&i| self.files[i].server == server && self.files[i].handle.is_some())
+        let state = Arc::clone(&self.state);
+        for server in 0..self.servers.len() {
+            let mut members: Vec<&mut Follow> = self
+                .files
+                .iter_mut()
+                .filter(|f| f.server == server && (f.handle.is_some() || !f.cp.queued.is_empty()))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let rank = &self.rank;
+            members.sort_by_key(|f| {
+                let r: Option<usize> = f.cp.path.as_ref().and_then(|p| rank.get(p).copied());
+                (!f.draining, r.unwrap_or(usize::MAX), f.born)
+            });
+            if self.bufs.len() < members.len() {
+                self.bufs.resize_with(members.len(), Vec::new);
+            }
+            // Several files read less at a time: what is read waits in the queues (and in the
+            // store, if a commit comes first) until the other files catch up.
+            let chunk = if members.len() == 1 {
+                CHUNK
+            } else {
+                MERGE_CHUNK
+            };
+            let read = std::cell::Cell::new(0u64);
+            let waiting: usize = members.iter().map(|f| f.cp.queued.len()).sum();
+            let uncommitted = self.uncommitted;
+            // Reads go on until one of them brings bytes (a round makes progress; reads at a
+            // file's end bring none), then until the deadline or enough bytes for a commit.
+            let more = || {
+                read.get() == 0
+                    || deadline
+                        .is_none_or(|d| Clock::now() < d && uncommitted + read.get() < COMMIT_BYTES)
+            };
+            let (finished, ends) = {
+                let mut lanes: Vec<Lane<'_, LiveSource<'_>>> = members
+                    .iter_mut()
+                    .zip(self.bufs.iter_mut())
+                    .map(|(f, buf)| {
+                        let Follow {
+                            cp, handle, size, ..
+                        } = &mut **f;
+                        let Checkpoint {
+                            offset,
+                            head,
+                            ingest,
+                            queued,
+                            ..
+                        } = cp;
+                        let source = LiveSource {
+                            handle: handle.as_ref(),
+                            offset,
+                            head,
+                            size,
+                            buf,
+                            chunk,
+                            read: &read,
+                            failed: None,
+                        };
+                        Lane::new(source, ingest, queued)
+                    })
                     .collect();
-                v.sort_by_key(|&i| (!self.files[i].draining, self.files[i].born));
-                v
+                let finished = lock(&state.tally)
+                    .merge(server, &mut lanes, more)
+                    .map_err(|e| e.to_string())?;
+                let ends: Vec<(bool, Option<io::Error>)> = lanes
+                    .into_iter()
+                    .map(|l| (l.done, l.source.failed))
+                    .collect();
+                (finished, ends)
             };
-            for i in order {
-                let done = self.read_file(i, deadline, &mut round)?;
-                if !done {
-                    round.caught_up = false;
-                    // Later files of this server wait for this one.
-                    break;
-                }
-            }
-        }
-        Ok(round)
-    }
-
-    /// Reads file `i` to its end (true), or until the deadline or [`COMMIT_BYTES`] read since
-    /// the last commit (false; at least one chunk is read first). Without a deadline, to its end.
-    fn read_file(
-        &mut self,
-        i: usize,
-        deadline: Option<Clock>,
-        round: &mut Round,
-    ) -> Result<bool, String> {
-        let mut first = true;
-        loop {
-            if !first && deadline.is_some_and(|d| Clock::now() >= d) {
-                return Ok(false);
-            }
-            first = false;
-            let f = &mut self.files[i];
-            let Some(handle) = f.handle.as_ref() else {
-                return Ok(true);
-            };
-            self.buf.resize(CHUNK, 0);
-            let pos = f.cp.offset;
-            let n = match handle.read_at(&mut self.buf, pos) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // The file cannot be read any more (a network file system gone away): leave
-                    // it; the next look decides again.
+            // Something read or applied: the checkpoints of the server's files changed.
+            let moved = read.get() > 0
+                || members.iter().map(|f| f.cp.queued.len()).sum::<usize>() != waiting;
+            let mut dirty = moved;
+            for (f, (done, failed)) in members.into_iter().zip(ends) {
+                if let Some(e) = failed {
+                    // The file cannot be read any more (a network file system gone away):
+                    // leave it; the next look decides again.
                     tracing::warn!(path = ?f.cp.path, "read failed: {e}");
                     f.handle = None;
                     if f.draining {
                         f.draining = false;
                         f.cp.path = None;
                     }
-                    return Ok(true);
-                }
-            };
-            if n == 0 {
-                f.size = f.size.max(pos);
-                if f.draining {
+                } else if done && f.draining {
+                    // Read to its end: detached.
                     f.draining = false;
                     f.cp.path = None;
                     f.handle = None;
                     f.changed = true;
-                    self.mark_dirty();
+                    dirty = true;
                 }
-                return Ok(true);
+                f.changed |= moved;
             }
-            let chunk = &self.buf[..n];
-            f.cp.head.take_read(pos, chunk);
-            {
-                let mut t = lock(&self.state.tally);
-                t.feed(f.server, &mut f.cp.ingest, chunk);
+            if dirty {
+                self.mark_dirty();
             }
-            f.cp.offset += n as u64;
-            f.size = f.size.max(f.cp.offset);
-            f.changed = true;
-            self.mark_dirty();
-            round.bytes += n as u64;
-            self.uncommitted += n as u64;
-            if deadline.is_some() && self.uncommitted >= COMMIT_BYTES {
-                // Time for a commit.
-                return Ok(false);
+            round.bytes += read.get();
+            self.uncommitted += read.get();
+            if !finished {
+                round.caught_up = false;
             }
         }
+        Ok(round)
     }
 
     /// Forgets the oldest detached files beyond [`KEEP_DETACHED`] per server.
@@ -709,7 +796,7 @@ impl Engine {
         let mut count: HashMap<usize, usize> = HashMap::new();
         let mut drop_ids = BTreeSet::new();
         for f in self.files.iter().rev() {
-            if f.cp.path.is_none() && f.handle.is_none() {
+            if f.cp.path.is_none() && f.handle.is_none() && f.cp.queued.is_empty() {
                 let c = count.entry(f.server).or_default();
                 *c += 1;
                 if *c > KEEP_DETACHED {

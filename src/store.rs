@@ -12,19 +12,20 @@
 //! | `m:idents` | JSON of the identity table (identities are ids of names: user, or user and host) |
 //! | `d:` day (i32 with its sign bit flipped, BE) | one day of all servers: `used` and `denied` in the portable roaring format, and the host spans behind `ucch` |
 //! | `s:` server name | JSON of the server's sessions and latest instant |
-//! | `f:` file id (u64 BE) | JSON [`Checkpoint`]: path, inode, head, read position, the reader's state (dater, unfinished line) |
+//! | `f:` file id (u64 BE) | JSON [`Checkpoint`]: path, inode, head, read position, the reader's state (dater, unfinished line), lines read but waiting in the stream merge |
 //!
 //! A commit writes the days changed since the last one, the names interned since, every server
 //! and every file checkpoint that changed, in one batch, then flushes. The checkpoints therefore
-//! always describe exactly the bytes whose lines are in the aggregates.
+//! always describe exactly the bytes whose lines are in the aggregates or in their queues.
 
 use crate::core::agg::{DayAgg, ServerState};
-use crate::core::merge::Tally;
+use crate::core::merge::{Queued, Tally};
 use crate::core::{FileIngest, Options};
 use crate::follow::Head;
 use lmtally_parsers::date::{format_day, Day};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 const VERSION: &[u8] = b"1";
@@ -47,6 +48,11 @@ pub struct Checkpoint {
     /// Bytes fed to the reader (its unfinished last line included: it is in `ingest`).
     pub offset: u64,
     pub ingest: FileIngest,
+    /// Lines read and dated but not yet applied: they wait in the stream merge of the server's
+    /// files for a line of another file that is not read yet (empty in stores of earlier
+    /// versions, which had no merge).
+    #[serde(default)]
+    pub queued: VecDeque<Queued>,
 }
 
 /// What a store holds, ready for the engine.
@@ -501,6 +507,7 @@ mod roundtrip {
             head: Head::default(),
             offset: A.len() as u64,
             ingest: fi,
+            queued: VecDeque::new(),
         };
         store.commit(&mut t, &servers, &[&cp], &[], 1).unwrap();
         let loaded = store.load(opts, &servers).unwrap();

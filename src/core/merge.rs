@@ -39,6 +39,37 @@ impl Source for MemSource<'_> {
     }
 }
 
+/// A line read from a file and dated but not yet applied, waiting for its turn in the stream
+/// merge: (merge key, instant, event).
+pub type Queued = (Instant, Instant, Event);
+
+/// One file of a server in the stream merge: where its bytes come from, its reading state, and
+/// the lines read from it that wait for their turn (a live tailer keeps them between calls).
+pub struct Lane<'a, S> {
+    pub source: S,
+    pub file: &'a mut FileIngest,
+    pub queue: &'a mut VecDeque<Queued>,
+    /// The source had nothing more to give (set by [`Tally::merge`]).
+    pub done: bool,
+}
+
+impl<'a, S> Lane<'a, S> {
+    pub fn new(source: S, file: &'a mut FileIngest, queue: &'a mut VecDeque<Queued>) -> Self {
+        Lane {
+            source,
+            file,
+            queue,
+            done: false,
+        }
+    }
+}
+
+impl<S: Source + ?Sized> Source for &mut S {
+    fn read_chunk(&mut self) -> io::Result<&[u8]> {
+        (**self).read_chunk()
+    }
+}
+
 /// Applies a file's lines to the aggregates as they come.
 struct Apply<'a> {
     agg: &'a mut Aggregator,
@@ -90,73 +121,100 @@ impl Tally {
         files: &mut [FileIngest],
     ) -> io::Result<()> {
         assert_eq!(sources.len(), files.len());
-        if sources.len() == 1 {
-            loop {
-                let chunk = sources[0].read_chunk()?;
-                if chunk.is_empty() {
-                    break;
+        let mut queues: Vec<VecDeque<Queued>> = vec![VecDeque::new(); files.len()];
+        let mut lanes: Vec<Lane<'_, &mut S>> = sources
+            .iter_mut()
+            .zip(files.iter_mut())
+            .zip(queues.iter_mut())
+            .map(|((source, file), queue)| Lane::new(source, file, queue))
+            .collect();
+        let finished = self.merge(server, &mut lanes, || true)?;
+        debug_assert!(finished);
+        Ok(())
+    }
+
+    /// The stream merge of section 3 over the files of `server` (`lanes`, in configuration
+    /// order: ties go to the earlier lane), until every lane's source has nothing more to give
+    /// and every queue is empty (true), or until `more()`, asked before each read, says to stop
+    /// (false; what was read waits in the lanes' queues, for a later call).
+    ///
+    /// A source that has nothing more to give *now* takes no part until it has (a live file at
+    /// its end): the merge is the contract's for files read whole, and for files that grow it
+    /// takes the lines each call finds.
+    pub fn merge<S: Source>(
+        &mut self,
+        server: usize,
+        lanes: &mut [Lane<'_, S>],
+        mut more: impl FnMut() -> bool,
+    ) -> io::Result<bool> {
+        if let [lane] = lanes {
+            if lane.queue.is_empty() {
+                // One file and nothing waiting: its lines go straight in, in file order.
+                loop {
+                    if !more() {
+                        return Ok(false);
+                    }
+                    let chunk = lane.source.read_chunk()?;
+                    if chunk.is_empty() {
+                        lane.done = true;
+                        return Ok(true);
+                    }
+                    self.feed(server, lane.file, chunk);
                 }
-                self.feed(server, &mut files[0], chunk);
             }
-            return Ok(());
         }
-        let n = sources.len();
-        let mut queues: Vec<VecDeque<(Instant, Instant, Event)>> = vec![VecDeque::new(); n];
-        let mut done = vec![false; n];
         let mut heap = BinaryHeap::new();
-        // Files whose head must be (re)read and pushed: all of them at first, then the one whose
-        // head was just taken.
-        let mut stale: Vec<usize> = (0..n).collect();
+        // Lanes whose head must be (re)read and pushed: all of them at first, then the one
+        // whose head was just taken.
+        let mut stale: Vec<usize> = (0..lanes.len()).collect();
         loop {
             for i in stale.drain(..) {
-                if queues[i].is_empty() {
-                    self.refill(
-                        server,
-                        &mut sources[i],
-                        &mut files[i],
-                        &mut queues[i],
-                        &mut done[i],
-                    )?;
+                if !self.refill(server, &mut lanes[i], &mut more)? {
+                    return Ok(false);
                 }
-                if let Some(&(key, _, _)) = queues[i].front() {
+                if let Some(&(key, _, _)) = lanes[i].queue.front() {
                     heap.push(Reverse((key, i)));
                 }
             }
             let Some(Reverse((_, i))) = heap.pop() else {
-                break;
+                return Ok(true);
             };
-            let (_, at, ev) = queues[i]
+            let (_, at, ev) = lanes[i]
+                .queue
                 .pop_front()
-                .expect("a file in the heap has a head");
+                .expect("a lane in the heap has a head");
             self.agg.apply(server, at, Some(ev));
             stale.push(i);
         }
-        Ok(())
     }
 
-    /// Reads file `i` until it has a dated event queued or ends.
+    /// Reads a lane until it has a dated event queued or its source has nothing more (true), or
+    /// until `more()` says to stop (false).
     fn refill<S: Source>(
         &mut self,
         server: usize,
-        source: &mut S,
-        file: &mut FileIngest,
-        queue: &mut VecDeque<(Instant, Instant, Event)>,
-        done: &mut bool,
-    ) -> io::Result<()> {
+        lane: &mut Lane<'_, S>,
+        more: &mut impl FnMut() -> bool,
+    ) -> io::Result<bool> {
         let Tally { opts, names, agg } = self;
-        while queue.is_empty() && !*done {
-            let chunk = source.read_chunk()?;
+        while lane.queue.is_empty() && !lane.done {
+            if !more() {
+                return Ok(false);
+            }
+            let chunk = lane.source.read_chunk()?;
             if chunk.is_empty() {
-                *done = true;
+                lane.done = true;
                 break;
             }
-            file.feed(chunk, names, opts, &mut |key, at, ev| match ev {
-                Some(ev) => queue.push_back((key, at, ev)),
-                // Lines without an event only move the server's latest instant, which does not
-                // depend on order.
-                None => agg.apply(server, at, None),
-            });
+            let queue = &mut *lane.queue;
+            lane.file
+                .feed(chunk, names, opts, &mut |key, at, ev| match ev {
+                    Some(ev) => queue.push_back((key, at, ev)),
+                    // Lines without an event only move the server's latest instant, which does not
+                    // depend on order.
+                    None => agg.apply(server, at, None),
+                });
         }
-        Ok(())
+        Ok(true)
     }
 }

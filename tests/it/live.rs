@@ -761,6 +761,199 @@ fn model_follows_appends_rotations_truncations_restarts_and_kills() {
     }
 }
 
+/// Lines of one server written into three files at the same time (lmgrd's log and two vendor
+/// daemons' own logs on one clock: a session opened in one file is closed or reset in another),
+/// cut into `rounds` pieces at instants where the clock moves on. Returns the files' names (in
+/// configuration order) and, per round, what each file gets.
+fn concurrent_files(seed: u64, rounds: usize) -> ([&'static str; 3], Vec<[Vec<u8>; 3]>) {
+    let names = ["lmgrd.log", "mlm.log", "adsk.log"];
+    let mut rng = Rng(seed);
+    let first = from_ymd(2023, 3, 1).unwrap();
+    let mut clock: u64 = 8 * 3600;
+    let mut open: Vec<(&str, &str, &str, &str)> = Vec::new();
+    let mut pieces: Vec<[Vec<u8>; 3]> = vec![Default::default()];
+    for file in &mut pieces[0] {
+        file.extend_from_slice(b"8:00:00 (lmgrd) TIMESTAMP 3/1/2023\n");
+    }
+    let lines = 60 * rounds;
+    for i in 0..lines {
+        // Several lines at one instant now and then (ties go to the file listed first).
+        let step = if rng.chance(0.2) {
+            0
+        } else {
+            1 + rng.below(3600)
+        };
+        clock += step;
+        if i > 0 && i % 60 == 0 && step > 0 {
+            pieces.push(Default::default());
+        }
+        let t = clock % 86_400;
+        let time = format!("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60);
+        let f = rng.below(3) as usize;
+        let r = rng.below(100);
+        let line = if r < 40 || (r < 80 && open.is_empty()) {
+            let daemon = ["MLM", "adskflex"][rng.below(2) as usize];
+            let feature = FEATURES[rng.below(FEATURES.len() as u64) as usize];
+            let user = USERS[rng.below(USERS.len() as u64) as usize];
+            let host = HOSTS[rng.below(HOSTS.len() as u64 - 1) as usize];
+            open.push((daemon, feature, user, host));
+            format!("{time} ({daemon}) OUT: \"{feature}\" {user}@{host}")
+        } else if r < 80 {
+            let (daemon, feature, user, host) =
+                open.swap_remove(rng.below(open.len() as u64) as usize);
+            format!("{time} ({daemon}) IN: \"{feature}\" {user}@{host}")
+        } else if r < 88 {
+            let user = USERS[rng.below(USERS.len() as u64) as usize];
+            format!("{time} (MLM) DENIED: \"MATLAB\" {user}@Plasmon  (Licensed number of users already reached. (-4,342))")
+        } else if r < 94 {
+            let daemon = ["MLM", "adskflex", "lmgrd"][rng.below(3) as usize];
+            format!("{time} ({daemon}) EXITING DUE TO SIGNAL 15")
+        } else {
+            let (y, m, d) = to_ymd(first + (clock / 86_400) as i32);
+            format!("{time} (lmgrd) TIMESTAMP {m}/{d}/{y}")
+        };
+        let piece = pieces.last_mut().unwrap();
+        piece[f].extend_from_slice(line.as_bytes());
+        piece[f].push(b'\n');
+    }
+    (names, pieces)
+}
+
+/// The report of files read whole by the core: the contract's stream merge (`merged`), or each
+/// file after the other (what the daemon did before it merged).
+fn core_body(files: &[Vec<u8>], merged: bool) -> String {
+    use lmtally::core::merge::{MemSource, Tally};
+    let mut t = Tally::new(lmtally::core::Options::default());
+    let mut ingests: Vec<lmtally::core::FileIngest> =
+        files.iter().map(|_| Default::default()).collect();
+    if merged {
+        let mut sources: Vec<MemSource<'_>> =
+            files.iter().map(|f| MemSource::new(vec![f])).collect();
+        t.ingest_server(0, &mut sources, &mut ingests).unwrap();
+    } else {
+        for (f, fi) in files.iter().zip(&mut ingests) {
+            t.feed(0, fi, f);
+        }
+    }
+    let ed = from_ymd(2023, 3, 31).unwrap();
+    let rows = Snapshot::new(&t.agg)
+        .rows(Model::M2019, None, Some(ed), ed)
+        .unwrap();
+    json_body(&rows, rows.len())
+}
+
+fn engine_rows(e: &Engine) -> String {
+    let ed = from_ymd(2023, 3, 31).unwrap();
+    let t = e.state().tally.read().unwrap();
+    let rows = Snapshot::new(&t.agg)
+        .rows(Model::M2019, None, Some(ed), ed)
+        .unwrap();
+    json_body(&rows, rows.len())
+}
+
+/// The files of one server written at the same time are merged as the contract's stream merge
+/// merges them (section 3), whether the daemon finds them whole at its start, reads them as they
+/// grow, or is stopped (without its last commit) between rounds that each read one file: lines
+/// read and not yet applied wait in the store. Expected: the core's merge of the whole files,
+/// which `lmtally report` runs; the files are such that reading them one after the other
+/// (what the daemon did before) gives another report.
+#[test]
+fn files_written_together_are_merged_as_the_contract_says() {
+    let mut order_mattered = 0;
+    for seed in 1..=4 {
+        let (names, pieces) = concurrent_files(seed, 6);
+        let whole: Vec<Vec<u8>> = (0..3)
+            .map(|f| pieces.iter().flat_map(|p| p[f].clone()).collect())
+            .collect();
+        let want = core_body(&whole, true);
+        if want != core_body(&whole, false) {
+            order_mattered += 1;
+        }
+        for how in ["whole", "growing", "one file a round, restarts"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+            let logs: Vec<String> = paths
+                .iter()
+                .map(|p| format!("\"{}\"", p.display()))
+                .collect();
+            let config = dir.join("lmtally.toml");
+            fs::write(
+                &config,
+                format!(
+                    "data_dir = \"{}\"\n[[server]]\nname = \"s\"\nlogs = [{}]\n",
+                    dir.join("data").display(),
+                    logs.join(", ")
+                ),
+            )
+            .unwrap();
+            let open = |store: Option<lmtally::store::Store>| {
+                let state = Arc::new(AppState::new(Config::load(&config).unwrap()));
+                match store {
+                    Some(store) => Engine::with_store(state, store).unwrap(),
+                    None => Engine::open(state, false).unwrap(),
+                }
+            };
+            let mut engine = open(None);
+            match how {
+                "whole" => {
+                    for (p, w) in paths.iter().zip(&whole) {
+                        fs::write(p, w).unwrap();
+                    }
+                    assert!(engine.round(None).unwrap().caught_up);
+                }
+                "growing" => {
+                    for piece in &pieces {
+                        for (p, bytes) in paths.iter().zip(piece) {
+                            OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(p)
+                                .unwrap()
+                                .write_all(bytes)
+                                .unwrap();
+                        }
+                        assert!(engine.round(None).unwrap().caught_up);
+                    }
+                }
+                _ => {
+                    for (p, w) in paths.iter().zip(&whole) {
+                        fs::write(p, w).unwrap();
+                    }
+                    let mut stopped = 0;
+                    // A deadline already past: each round reads one chunk (a whole file here).
+                    while !engine
+                        .round(Some(std::time::Instant::now()))
+                        .unwrap()
+                        .caught_up
+                    {
+                        stopped += 1;
+                        assert!(stopped < 10, "no progress: {:?}", engine.describe_files());
+                        let waiting = engine
+                            .describe_files()
+                            .iter()
+                            .any(|d| !d.contains("queued 0 "));
+                        assert!(waiting, "{:?}", engine.describe_files());
+                        engine.commit().unwrap();
+                        engine = open(Some(engine.into_store()));
+                    }
+                    // Stopped with lines waiting at least twice (after the first file, after
+                    // the second).
+                    assert!(stopped >= 2, "{:?}", engine.describe_files());
+                }
+            }
+            assert_eq!(engine_rows(&engine), want, "seed {seed}, {how}");
+            engine.commit().unwrap();
+            let engine = open(Some(engine.into_store()));
+            assert_eq!(engine_rows(&engine), want, "seed {seed}, {how}, reloaded");
+        }
+    }
+    assert!(
+        order_mattered >= 2,
+        "the files hardly test the order ({order_mattered} of 4)"
+    );
+}
+
 /// A running `lmtally serve`.
 struct Daemon {
     child: std::process::Child,
