@@ -2,7 +2,8 @@
 //!
 //! (a) Cutting logs into arbitrary chunks, the way a tailer receives them, gives the same report
 //!     (and the same per-file counts) as feeding them whole: on generated logs and on the real
-//!     logs cut at random points.
+//!     logs cut at random points; so does stopping the stream merge of a server's files and
+//!     resuming it with the lines read so far waiting.
 //! (b) The parsers and the whole pipeline never panic on arbitrary bytes, and the framer cuts
 //!     lines exactly as section 1 says.
 //! (c) Differential: `lmtally report` and `python3 tests/reference/refimpl.py` print the same
@@ -15,12 +16,14 @@
 //! sometimes by exactly the 3 h / 21 h boundaries.
 
 use crate::common::{day, python3, real_log, refimpl_py, tally_chunks, tuples};
+use lmtally::core::merge::{Lane, MemSource, Queued, Source, Tally};
 use lmtally::core::report::Snapshot;
 use lmtally::core::{FileIngest, Model, Options, UserIdentity};
 use lmtally_parsers::line::MAX_LINE;
 use lmtally_parsers::{parse_line, Framed, Framer};
 use proptest::prelude::*;
 use proptest::sample::Index;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::process::Command;
 
@@ -429,6 +432,75 @@ proptest! {
         let want = outcome(&whole, opts, "2023-04-30");
         prop_assert_eq!(&outcome(&chunked, opts, "2023-04-30"), &want);
         prop_assert_eq!(&outcome(&bytewise, opts, "2023-04-30"), &want);
+    }
+}
+
+/// Counts the bytes its source gives (a stopped merge must have read something: reads at a
+/// file's end give nothing).
+struct Counting<'a, 'b> {
+    inner: MemSource<'b>,
+    read: &'a std::cell::Cell<usize>,
+}
+
+impl Source for Counting<'_, '_> {
+    fn read_chunk(&mut self) -> std::io::Result<&[u8]> {
+        let c = self.inner.read_chunk()?;
+        self.read.set(self.read.get() + c.len());
+        Ok(c)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
+
+    /// The stream merge stopped before random reads (as the daemon stops for a commit) and
+    /// resumed with the lines read so far waiting in the queues gives the report of one merge
+    /// of the whole files.
+    #[test]
+    fn a_merge_stopped_and_resumed_gives_the_same_report(
+        files in prop::collection::vec(gen_file(40), 1..=3),
+        opts in gen_options(),
+        cuts in prop::collection::vec(prop::collection::vec(any::<Index>(), 0..8), 3),
+        stops in prop::collection::vec(any::<bool>(), 1..16),
+    ) {
+        let rendered: Vec<Vec<u8>> = files.iter().map(GenFile::render).collect();
+        let whole: Vec<Vec<Vec<&[u8]>>> = vec![rendered.iter().map(|f| vec![&f[..]]).collect()];
+        let want = outcome(&whole, opts, "2023-04-30");
+
+        let mut t = Tally::new(opts);
+        let read = std::cell::Cell::new(0);
+        let mut sources: Vec<Counting<'_, '_>> = rendered
+            .iter()
+            .zip(&cuts)
+            .map(|(f, c)| Counting { inner: MemSource::new(cut(f, c)), read: &read })
+            .collect();
+        let mut ingests: Vec<FileIngest> = rendered.iter().map(|_| FileIngest::new()).collect();
+        let mut queues: Vec<VecDeque<Queued>> = vec![VecDeque::new(); rendered.len()];
+        let mut answers = stops.iter().cycle();
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            prop_assert!(calls < 10_000, "no progress");
+            let mut lanes: Vec<Lane<'_, &mut Counting<'_, '_>>> = sources
+                .iter_mut()
+                .zip(ingests.iter_mut())
+                .zip(queues.iter_mut())
+                .map(|((s, f), q)| Lane::new(s, f, q))
+                .collect();
+            let start = read.get();
+            let more = || read.get() == start || *answers.next().unwrap();
+            if t.merge(0, &mut lanes, more).unwrap() {
+                break;
+            }
+        }
+        let snap = Snapshot::new(&t.agg);
+        let rows = |m| {
+            snap.rows(m, None, None, day("2023-04-30"))
+                .map(|r| tuples(&r))
+                .map_err(|e| e.to_string())
+        };
+        prop_assert_eq!(rows(Model::M2019), want.0);
+        prop_assert_eq!(rows(Model::M2013), want.1);
     }
 }
 
