@@ -239,45 +239,93 @@ pub struct Engine {
     rank: HashMap<PathBuf, usize>,
 }
 
-/// A followed file as a source of the stream merge: reads from its read position through the
-/// open handle, moving the position and the head along.
+/// A followed file as a source of the stream merge. A chunk is read by [`LiveSource::fill`]
+/// outside the tally's lock and handed to the merge under it: a file system that stalls a read
+/// never holds up the report. The read position and the head move when the merge takes the
+/// chunk.
 struct LiveSource<'a> {
     handle: Option<&'a File>,
+    draining: bool,
     offset: &'a mut u64,
     head: &'a mut Head,
     size: &'a mut u64,
     buf: &'a mut Vec<u8>,
     /// How much to read at a time.
     chunk: usize,
-    /// Bytes read by all the sources of a round.
-    read: &'a std::cell::Cell<u64>,
-    /// A read failed: the source gives nothing more.
-    failed: Option<io::Error>,
+    fill: Fill,
+}
+
+/// What a [`LiveSource`] holds for the merge.
+#[derive(Debug)]
+enum Fill {
+    /// Nothing: the merge waits for [`LiveSource::fill`].
+    Empty,
+    /// A chunk of this many bytes in the buffer.
+    Data(usize),
+    /// At the file's end (for now).
+    End,
+    /// The file is shorter than the read position (truncated, perhaps copied first): the
+    /// server's merge stops until the next look has decided what the file and its copy are.
+    Truncated,
+    /// The read failed: the merge stops; the file is then left.
+    Failed(io::Error),
+}
+
+impl LiveSource<'_> {
+    /// Reads the next chunk, if the merge took the last one; returns the bytes read.
+    fn fill(&mut self) -> u64 {
+        if !matches!(self.fill, Fill::Empty) {
+            return 0;
+        }
+        let Some(handle) = self.handle else {
+            self.fill = Fill::End;
+            return 0;
+        };
+        self.buf.resize(self.chunk, 0);
+        let pos = *self.offset;
+        self.fill = loop {
+            match handle.read_at(self.buf, pos) {
+                Ok(0) => {
+                    // A file that left its path and was then truncated is read no further.
+                    let shorter = handle.metadata().map(|m| m.len() < pos);
+                    break match shorter {
+                        Ok(true) if !self.draining => Fill::Truncated,
+                        Ok(_) => Fill::End,
+                        Err(e) => Fill::Failed(e),
+                    };
+                }
+                Ok(n) => break Fill::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Fill::Failed(e),
+            }
+        };
+        match self.fill {
+            Fill::Data(n) => n as u64,
+            _ => 0,
+        }
+    }
+
+    fn wants_fill(&self) -> bool {
+        matches!(self.fill, Fill::Empty)
+    }
 }
 
 impl Source for LiveSource<'_> {
     fn read_chunk(&mut self) -> io::Result<&[u8]> {
-        let Some(handle) = self.handle.filter(|_| self.failed.is_none()) else {
+        let Fill::Data(n) = self.fill else {
             return Ok(&[]);
         };
-        self.buf.resize(self.chunk, 0);
+        self.fill = Fill::Empty;
         let pos = *self.offset;
-        let n = loop {
-            match handle.read_at(self.buf, pos) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Ok(&[]);
-                }
-            }
-        };
         let chunk = &self.buf[..n];
         self.head.take_read(pos, chunk);
         *self.offset += n as u64;
         *self.size = (*self.size).max(*self.offset);
-        self.read.set(self.read.get() + n as u64);
         Ok(chunk)
+    }
+
+    fn ended(&mut self) -> bool {
+        matches!(self.fill, Fill::End)
     }
 }
 
@@ -708,59 +756,86 @@ impl Engine {
             } else {
                 MERGE_CHUNK
             };
-            let read = std::cell::Cell::new(0u64);
             let waiting: usize = members.iter().map(|f| f.cp.queued.len()).sum();
-            let uncommitted = self.uncommitted;
-            // Reads go on until one of them brings bytes (a round makes progress; reads at a
-            // file's end bring none), then until the deadline or enough bytes for a commit.
-            let more = || {
-                read.get() == 0
-                    || deadline
-                        .is_none_or(|d| Clock::now() < d && uncommitted + read.get() < COMMIT_BYTES)
-            };
+            let mut read = 0u64;
             let (finished, ends) = {
-                let mut lanes: Vec<Lane<'_, LiveSource<'_>>> = members
-                    .iter_mut()
-                    .zip(self.bufs.iter_mut())
-                    .map(|(f, buf)| {
-                        let Follow {
-                            cp, handle, size, ..
-                        } = &mut **f;
-                        let Checkpoint {
-                            offset,
-                            head,
-                            ingest,
-                            queued,
-                            ..
-                        } = cp;
-                        let source = LiveSource {
-                            handle: handle.as_ref(),
-                            offset,
-                            head,
-                            size,
-                            buf,
-                            chunk,
-                            read: &read,
-                            failed: None,
-                        };
-                        Lane::new(source, ingest, queued)
-                    })
-                    .collect();
-                let finished = lock(&state.tally)
-                    .merge(server, &mut lanes, more)
-                    .map_err(|e| e.to_string())?;
-                let ends: Vec<(bool, Option<io::Error>)> = lanes
-                    .into_iter()
-                    .map(|l| (l.done, l.source.failed))
-                    .collect();
+                let mut sources = Vec::with_capacity(members.len());
+                let mut files = Vec::with_capacity(members.len());
+                for (f, buf) in members.iter_mut().zip(self.bufs.iter_mut()) {
+                    let Follow {
+                        cp,
+                        handle,
+                        size,
+                        draining,
+                        ..
+                    } = &mut **f;
+                    let Checkpoint {
+                        offset,
+                        head,
+                        ingest,
+                        queued,
+                        ..
+                    } = cp;
+                    sources.push(LiveSource {
+                        handle: handle.as_ref(),
+                        draining: *draining,
+                        offset,
+                        head,
+                        size,
+                        buf,
+                        chunk,
+                        fill: Fill::Empty,
+                    });
+                    files.push((ingest, queued));
+                }
+                let finished = loop {
+                    // Outside the lock: a chunk for each file whose last one the merge took.
+                    // Reads go on until one brings bytes (a round makes progress; reads at a
+                    // file's end bring none), then until the deadline or enough bytes for a
+                    // commit.
+                    let mut budget = true;
+                    for s in sources.iter_mut().filter(|s| s.wants_fill()) {
+                        budget = read == 0
+                            || deadline.is_none_or(|d| {
+                                Clock::now() < d && self.uncommitted + read < COMMIT_BYTES
+                            });
+                        if !budget {
+                            break;
+                        }
+                        read += s.fill();
+                    }
+                    if sources
+                        .iter()
+                        .any(|s| matches!(s.fill, Fill::Truncated | Fill::Failed(_)))
+                    {
+                        break false;
+                    }
+                    let mut lanes: Vec<Lane<'_, &mut LiveSource<'_>>> = sources
+                        .iter_mut()
+                        .zip(files.iter_mut())
+                        .map(|(s, (ingest, queued))| Lane::new(s, ingest, queued))
+                        .collect();
+                    let done = lock(&state.tally)
+                        .merge(server, &mut lanes)
+                        .map_err(|e| e.to_string())?;
+                    if done {
+                        break true;
+                    }
+                    if !budget {
+                        // What was read is merged as far as it goes; a chunk read but not
+                        // taken is read again next time.
+                        break false;
+                    }
+                };
+                let ends: Vec<Fill> = sources.into_iter().map(|s| s.fill).collect();
                 (finished, ends)
             };
             // Something read or applied: the checkpoints of the server's files changed.
-            let moved = read.get() > 0
-                || members.iter().map(|f| f.cp.queued.len()).sum::<usize>() != waiting;
+            let moved =
+                read > 0 || members.iter().map(|f| f.cp.queued.len()).sum::<usize>() != waiting;
             let mut dirty = moved;
-            for (f, (done, failed)) in members.into_iter().zip(ends) {
-                if let Some(e) = failed {
+            for (f, end) in members.into_iter().zip(ends) {
+                if let Fill::Failed(e) = end {
                     // The file cannot be read any more (a network file system gone away):
                     // leave it; the next look decides again.
                     tracing::warn!(path = ?f.cp.path, "read failed: {e}");
@@ -769,7 +844,7 @@ impl Engine {
                         f.draining = false;
                         f.cp.path = None;
                     }
-                } else if done && f.draining {
+                } else if matches!(end, Fill::End) && f.draining && f.cp.queued.is_empty() {
                     // Read to its end: detached.
                     f.draining = false;
                     f.cp.path = None;
@@ -782,8 +857,8 @@ impl Engine {
             if dirty {
                 self.mark_dirty();
             }
-            round.bytes += read.get();
-            self.uncommitted += read.get();
+            round.bytes += read;
+            self.uncommitted += read;
             if !finished {
                 round.caught_up = false;
             }
@@ -1192,4 +1267,61 @@ pub fn rebuild(config: Config, progress: impl FnMut(u64, u64)) -> Result<(), Str
     let state = Arc::new(AppState::new(config));
     let mut engine = Engine::open(state, true)?;
     engine.catch_up(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `file` from `offset` in chunks of 4 until the source stops giving bytes; returns
+    /// what it gave and the state it ended in.
+    fn drain(file: &File, offset: u64, draining: bool) -> (Vec<u8>, u64, Fill) {
+        let (mut offset, mut head, mut size, mut buf) = (offset, Head::default(), 0, Vec::new());
+        let mut src = LiveSource {
+            handle: Some(file),
+            draining,
+            offset: &mut offset,
+            head: &mut head,
+            size: &mut size,
+            buf: &mut buf,
+            chunk: 4,
+            fill: Fill::Empty,
+        };
+        let mut got = Vec::new();
+        loop {
+            assert!(src.wants_fill());
+            let n = src.fill();
+            let chunk = src.read_chunk().unwrap().to_vec();
+            assert_eq!(chunk.len() as u64, n);
+            if chunk.is_empty() {
+                break;
+            }
+            got.extend_from_slice(&chunk);
+        }
+        let fill = std::mem::replace(&mut src.fill, Fill::Empty);
+        (got, offset, fill)
+    }
+
+    #[test]
+    fn a_live_source_reads_to_the_end_and_tells_a_truncated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lmgrd.log");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = File::open(&path).unwrap();
+        // From the start: every byte, in order, then the end (the merge goes on without it).
+        let (got, offset, fill) = drain(&file, 0, false);
+        assert_eq!((&got[..], offset), (&b"0123456789"[..], 10));
+        assert!(matches!(fill, Fill::End), "{fill:?}");
+        // Shorter than the read position: truncated under the reader; the merge must wait.
+        let (got, offset, fill) = drain(&file, 25, false);
+        assert_eq!((got.len(), offset), (0, 25));
+        assert!(matches!(fill, Fill::Truncated), "{fill:?}");
+        // A file that left its path and was truncated after: read no further.
+        let (_, _, fill) = drain(&file, 25, true);
+        assert!(matches!(fill, Fill::End), "{fill:?}");
+        // A read that fails (a directory): the merge stops, the file is then left.
+        let d = File::open(dir.path()).unwrap();
+        let (_, _, fill) = drain(&d, 0, false);
+        assert!(matches!(fill, Fill::Failed(_)), "{fill:?}");
+    }
 }

@@ -15,8 +15,15 @@ use std::io;
 
 /// Where a file's bytes come from: a real file at the edge, memory in tests.
 pub trait Source {
-    /// The next bytes; empty at the end.
+    /// The next bytes; empty at the end, or when the source has none to give yet.
     fn read_chunk(&mut self) -> io::Result<&[u8]>;
+
+    /// After an empty read: true if the source has ended (a file read to its end: a live file
+    /// takes no part in the merge until it grows), false if the merge must stop and wait for
+    /// it (more bytes are coming that must be merged before anything else is applied).
+    fn ended(&mut self) -> bool {
+        true
+    }
 }
 
 /// A source over chunks held in memory (tests, and logs built in memory).
@@ -67,6 +74,10 @@ impl<'a, S> Lane<'a, S> {
 impl<S: Source + ?Sized> Source for &mut S {
     fn read_chunk(&mut self) -> io::Result<&[u8]> {
         (**self).read_chunk()
+    }
+
+    fn ended(&mut self) -> bool {
+        (**self).ended()
     }
 }
 
@@ -128,36 +139,32 @@ impl Tally {
             .zip(queues.iter_mut())
             .map(|((source, file), queue)| Lane::new(source, file, queue))
             .collect();
-        let finished = self.merge(server, &mut lanes, || true)?;
+        let finished = self.merge(server, &mut lanes)?;
         debug_assert!(finished);
         Ok(())
     }
 
     /// The stream merge of section 3 over the files of `server` (`lanes`, in configuration
-    /// order: ties go to the earlier lane), until every lane's source has nothing more to give
-    /// and every queue is empty (true), or until `more()`, asked before each read, says to stop
-    /// (false; what was read waits in the lanes' queues, for a later call).
+    /// order: ties go to the earlier lane), until every lane's source has ended and every queue
+    /// is empty (true), or until a source says to wait ([`Source::ended`] false; what was read
+    /// waits in the lanes' queues, for a later call: false).
     ///
-    /// A source that has nothing more to give *now* takes no part until it has (a live file at
-    /// its end): the merge is the contract's for files read whole, and for files that grow it
-    /// takes the lines each call finds.
+    /// A source that has ended *for now* takes no part (a live file at its end): the merge is the
+    /// contract's for files read whole, and for files that grow it takes the lines each call
+    /// finds.
     pub fn merge<S: Source>(
         &mut self,
         server: usize,
         lanes: &mut [Lane<'_, S>],
-        mut more: impl FnMut() -> bool,
     ) -> io::Result<bool> {
         if let [lane] = lanes {
             if lane.queue.is_empty() {
                 // One file and nothing waiting: its lines go straight in, in file order.
                 loop {
-                    if !more() {
-                        return Ok(false);
-                    }
                     let chunk = lane.source.read_chunk()?;
                     if chunk.is_empty() {
-                        lane.done = true;
-                        return Ok(true);
+                        lane.done = lane.source.ended();
+                        return Ok(lane.done);
                     }
                     self.feed(server, lane.file, chunk);
                 }
@@ -169,7 +176,7 @@ impl Tally {
         let mut stale: Vec<usize> = (0..lanes.len()).collect();
         loop {
             for i in stale.drain(..) {
-                if !self.refill(server, &mut lanes[i], &mut more)? {
+                if !self.refill(server, &mut lanes[i])? {
                     return Ok(false);
                 }
                 if let Some(&(key, _, _)) = lanes[i].queue.front() {
@@ -188,21 +195,16 @@ impl Tally {
         }
     }
 
-    /// Reads a lane until it has a dated event queued or its source has nothing more (true), or
-    /// until `more()` says to stop (false).
-    fn refill<S: Source>(
-        &mut self,
-        server: usize,
-        lane: &mut Lane<'_, S>,
-        more: &mut impl FnMut() -> bool,
-    ) -> io::Result<bool> {
+    /// Reads a lane until it has a dated event queued or its source has ended (true), or until
+    /// its source says to wait (false).
+    fn refill<S: Source>(&mut self, server: usize, lane: &mut Lane<'_, S>) -> io::Result<bool> {
         let Tally { opts, names, agg } = self;
         while lane.queue.is_empty() && !lane.done {
-            if !more() {
-                return Ok(false);
-            }
             let chunk = lane.source.read_chunk()?;
             if chunk.is_empty() {
+                if !lane.source.ended() {
+                    return Ok(false);
+                }
                 lane.done = true;
                 break;
             }
