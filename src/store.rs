@@ -5,7 +5,7 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `m:version` | the layout version, `1` |
+//! | `m:version` | the layout version, `2` (`1` is read and marked `2`) |
 //! | `m:options` | JSON of the counting options the aggregates were computed with |
 //! | `m:next_file` | the next file id (u64, big-endian) |
 //! | `n:` table byte (0 words, 1 hosts) + id (u32 BE) | the name, UTF-8 |
@@ -28,7 +28,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-const VERSION: &[u8] = b"1";
+/// Layout 2 added the lines waiting in the merge to the file checkpoints (`queued`). A store
+/// of layout 1 (no lines wait) is read as it is and marked 2, so that an older lmtally, which
+/// would drop waiting lines, refuses it instead.
+const VERSION: &[u8] = b"2";
+const VERSIONS_READ: [&[u8]; 2] = [b"1", b"2"];
 const DAY_FORMAT: u8 = 1;
 
 /// Where a followed file stands, as stored.
@@ -241,7 +245,11 @@ impl Store {
                 next_file: 0,
             });
         };
-        if &*version != VERSION {
+        if &*version != VERSION && VERSIONS_READ.contains(&&*version) {
+            self.db
+                .insert(b"m:version", VERSION)
+                .map_err(|e| self.io(e))?;
+        } else if &*version != VERSION {
             return Err(self.corrupt(
                 b"m:version",
                 format!(
@@ -482,6 +490,21 @@ mod roundtrip {
 
     const A: &str = "10:00:00 (lmgrd) TIMESTAMP 3/1/2023\n10:00:01 (MLM) OUT: \"MATLAB\" ana@h1\n10:00:02 (MLM) DENIED: \"MATLAB\" bob@h2  (x)\n";
     const B: &str = "10:00:03 (MLM) OUT: \"MATLAB\" José@h3\n10:00:03 (MLM) OUT: \"MATLAB\" dan@h3\n10:00:04 (MLM) IN: \"MATLAB\" ana@h1\n10:00:05 (MLM) DENIED: \"MATLAB\" carl@h1  (x)\n10:00:06 (MLM) OUT: \"SIMULINK\" bob@h2\n";
+
+    #[test]
+    fn a_store_of_layout_1_is_read_and_marked_2_and_an_unknown_layout_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options::default();
+        let servers = vec!["s".to_string()];
+        let mut store = Store::open(dir.path()).unwrap();
+        store.load(opts, &servers).unwrap();
+        store.db.insert(b"m:version", b"1").unwrap();
+        store.load(opts, &servers).unwrap();
+        assert_eq!(&*store.db.get(b"m:version").unwrap().unwrap(), b"2");
+        store.db.insert(b"m:version", b"3").unwrap();
+        let err = store.load(opts, &servers).err().unwrap();
+        assert!(err.contains("layout 3 is not 2"), "{err}");
+    }
 
     #[test]
     fn a_store_reloaded_mid_stream_counts_like_one_run() {
