@@ -757,6 +757,8 @@ impl Engine {
                 MERGE_CHUNK
             };
             let waiting: usize = members.iter().map(|f| f.cp.queued.len()).sum();
+            let offsets: u64 = members.iter().map(|f| f.cp.offset).sum();
+            // Bytes read from the files (a chunk the merge did not take is read again).
             let mut read = 0u64;
             let (finished, ends) = {
                 let mut sources = Vec::with_capacity(members.len());
@@ -830,9 +832,11 @@ impl Engine {
                 let ends: Vec<Fill> = sources.into_iter().map(|s| s.fill).collect();
                 (finished, ends)
             };
-            // Something read or applied: the checkpoints of the server's files changed.
+            // Bytes the merge took, and whether it took or applied anything: the checkpoints
+            // of the server's files changed.
+            let taken = members.iter().map(|f| f.cp.offset).sum::<u64>() - offsets;
             let moved =
-                read > 0 || members.iter().map(|f| f.cp.queued.len()).sum::<usize>() != waiting;
+                taken > 0 || members.iter().map(|f| f.cp.queued.len()).sum::<usize>() != waiting;
             let mut dirty = moved;
             for (f, end) in members.into_iter().zip(ends) {
                 if let Fill::Failed(e) = end {
@@ -857,8 +861,8 @@ impl Engine {
             if dirty {
                 self.mark_dirty();
             }
-            round.bytes += read;
-            self.uncommitted += read;
+            round.bytes += taken;
+            self.uncommitted += taken;
             if !finished {
                 round.caught_up = false;
             }
