@@ -245,11 +245,7 @@ impl Store {
                 next_file: 0,
             });
         };
-        if &*version != VERSION && VERSIONS_READ.contains(&&*version) {
-            self.db
-                .insert(b"m:version", VERSION)
-                .map_err(|e| self.io(e))?;
-        } else if &*version != VERSION {
+        if !VERSIONS_READ.contains(&&*version) {
             return Err(self.corrupt(
                 b"m:version",
                 format!(
@@ -258,6 +254,11 @@ impl Store {
                     String::from_utf8_lossy(VERSION)
                 ),
             ));
+        }
+        if &*version != VERSION {
+            self.db
+                .insert(b"m:version", VERSION)
+                .map_err(|e| self.io(e))?;
         }
         let stored: Options = match self.db.get(b"m:options").map_err(|e| self.io(e))? {
             Some(v) => serde_json::from_slice(&v).map_err(|e| self.corrupt(b"m:options", e))?,
