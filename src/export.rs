@@ -1,7 +1,7 @@
 //! Report bodies: the JSON envelope, CSV and XLSX (contract, section 5).
 
 use crate::core::Row;
-use lmtally_parsers::date::{format_day, to_ymd};
+use lmtally_parsers::date::{format_day, to_ymd, Day};
 use std::fmt::Write as _;
 
 /// A report column.
@@ -124,12 +124,18 @@ pub fn csv_body(rows: &[Row], cols: &[Col]) -> Vec<u8> {
 }
 
 /// The sheet name for a report name: cut to Excel's 31 characters, `[]:*?/\` replaced by `_`
-/// (and a leading or trailing apostrophe, which Excel also refuses).
+/// (and a leading or trailing apostrophe, which Excel also refuses). Excel counts UTF-16 code
+/// units: a character outside the Basic Multilingual Plane (an emoji) counts two, and is never
+/// cut in half.
 pub fn sheet_name(rn: &str) -> String {
+    let mut units = 0;
     let mut name: Vec<char> = rn
         .chars()
         .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
-        .take(31)
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= 31
+        })
         .collect();
     if name.first() == Some(&'\'') {
         name[0] = '_';
@@ -141,10 +147,28 @@ pub fn sheet_name(rn: &str) -> String {
     name.into_iter().collect()
 }
 
+/// Excel's first date, 1900-01-01, in days since 1970-01-01.
+pub const EXCEL_FIRST_DAY: Day = -25_567;
+
+/// Why `rows` cannot go into an XLSX file, if they cannot: a day before Excel's first date.
+pub fn xlsx_refuses(rows: &[Row]) -> Option<String> {
+    let first = rows.iter().map(|r| r.date).min()?;
+    (first < EXCEL_FIRST_DAY).then(|| {
+        format!(
+            "xlsx: Excel cannot show the day {} (its dates start on 1900-01-01); \
+             ask for days from 1900-01-01 on, or for csv or json",
+            format_day(first)
+        )
+    })
+}
+
 /// XLSX: one sheet named after the report, header row of full names, dates as Excel dates,
 /// numbers as numbers.
 pub fn xlsx_body(rows: &[Row], cols: &[Col], report_name: &str) -> Result<Vec<u8>, String> {
     use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
+    if let Some(msg) = xlsx_refuses(rows) {
+        return Err(msg);
+    }
     let mut wb = Workbook::new();
     wb.set_properties(&DocProperties::new().set_title(report_name));
     let bold = Format::new().set_bold();
@@ -217,9 +241,38 @@ mod tests {
     }
 
     #[test]
+    fn days_before_1900_cannot_go_into_xlsx() {
+        let first = lmtally_parsers::date::from_ymd(1900, 1, 1).unwrap();
+        assert_eq!(first, EXCEL_FIRST_DAY);
+        let ok = [row(first, 1), row(first + 400, 2)];
+        assert_eq!(xlsx_refuses(&ok), None);
+        assert!(xlsx_body(&ok, &Col::ALL, "r").is_ok());
+        let early = [row(first + 3, 1), row(first - 1, 2)];
+        let msg = xlsx_refuses(&early).unwrap();
+        assert!(msg.contains("1899-12-31"), "{msg}");
+        assert_eq!(xlsx_body(&early, &Col::ALL, "r").unwrap_err(), msg);
+        assert_eq!(xlsx_refuses(&[]), None);
+    }
+
+    #[test]
     fn sheet_names_are_cut_and_cleaned() {
         assert_eq!(sheet_name("a/b:c"), "a_b_c");
         assert_eq!(sheet_name(&"x".repeat(40)).len(), 31);
         assert_eq!(sheet_name("'q'"), "_q_");
+        // Excel's 31 are UTF-16 units: 15 emoji (30 units) and one more letter fit, a 16th
+        // emoji does not.
+        let emoji = "\u{1F600}".repeat(20);
+        assert_eq!(sheet_name(&emoji).chars().count(), 15);
+        assert_eq!(
+            sheet_name(&format!("{}ab", "\u{1F600}".repeat(15)))
+                .chars()
+                .count(),
+            16
+        );
+        assert_eq!(sheet_name(&"é".repeat(40)).chars().count(), 31);
+        for rn in [emoji.as_str(), "a/b", "Ünïcödé report name that is long"] {
+            let mut wb = rust_xlsxwriter::Workbook::new();
+            assert!(wb.add_worksheet().set_name(sheet_name(rn)).is_ok(), "{rn}");
+        }
     }
 }

@@ -15,7 +15,8 @@
 //! - `order` and `orderBy`/`orderDirection` together: `order` wins. `orderDirection` alone sorts
 //!   by `ucd`.
 //! - `fieldsVisibility` and `fieldVisibility` together: `fieldsVisibility` wins. Hiding every
-//!   column is an error.
+//!   column is an error. The server drops both before it validates a JSON request (JSON ignores
+//!   them, as the contract says).
 
 use crate::core::{Model, Row};
 use crate::export::Col;

@@ -493,7 +493,12 @@ where
         Ok(p) => p,
         Err(e) => return bad_request(&e),
     };
-    let q = match Query::from_params(&merge(query_params, body_params)) {
+    let mut params = merge(query_params, body_params);
+    if rt == ReturnType::Json {
+        // The contract: fieldsVisibility "applies to CSV and XLSX, ignored for JSON".
+        params.retain(|(name, _)| name != "fieldsVisibility" && name != "fieldVisibility");
+    }
+    let q = match Query::from_params(&params) {
         Ok(q) => q,
         Err(e) => return bad_request(&e),
     };
@@ -562,6 +567,9 @@ fn build(ctx: &Ctx, rt: ReturnType, q: &Query, key: RowsKey) -> Response {
         }
         ReturnType::Xlsx => {
             let (page, _) = q.apply(rows);
+            if let Some(msg) = export::xlsx_refuses(&page) {
+                return error(StatusCode::BAD_REQUEST, &msg);
+            }
             match export::xlsx_body(&page, &q.cols, &q.rn) {
                 Ok(body) => report_response(rt, body),
                 Err(e) => {

@@ -662,6 +662,17 @@ fn csv_export() {
         &[("fieldVisibility", r#"{"ucd":"maybe"}"#)],
         "fieldVisibility: the value of 'ucd' must be",
     );
+    // JSON ignores fieldsVisibility, even one that CSV refuses (contract: "applies to CSV and
+    // XLSX, ignored for JSON").
+    let plain = api.get("json", &[("ed", "2023-03-20")]).text().unwrap();
+    for (name, value) in [
+        ("fieldsVisibility", r#"{"ucd":"1","users":"0"}"#),
+        ("fieldVisibility", r#"{"ucd":"0"}"#),
+    ] {
+        let r = api.get("json", &[("ed", "2023-03-20"), (name, value)]);
+        assert_eq!(r.status().as_u16(), 200, "{name}");
+        assert_eq!(r.text().unwrap(), plain, "{name}");
+    }
 }
 
 /// Days since 1899-12-30 (Excel's serial dates) to YYYY-MM-DD.
@@ -767,6 +778,29 @@ fn xlsx_export() {
         )],
         "fieldsVisibility: hides every column",
     );
+    // Excel's 31 characters are UTF-16 units: 16 emoji are cut to 15 (not the default name).
+    let bytes = api
+        .get(
+            "xlsx",
+            &[("ed", "2023-03-20"), ("rn", &"\u{1F600}".repeat(16))],
+        )
+        .bytes()
+        .unwrap();
+    let wb: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(wb.sheet_names(), vec!["\u{1F600}".repeat(15)]);
+    // Days Excel cannot show are a bad parameter for XLSX (400), not an internal fault; CSV
+    // shows them.
+    api.bad(
+        "xlsx",
+        &[("sd", "1899-12-30"), ("ed", "1900-01-02")],
+        "xlsx: Excel cannot show the day 1899-12-30",
+    );
+    let r = api.get("csv", &[("sd", "1899-12-30"), ("ed", "1900-01-02")]);
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().unwrap().lines().count(), 1 + 4);
+    let r = api.get("xlsx", &[("sd", "1900-01-01"), ("ed", "1900-01-02")]);
+    assert_eq!(r.status().as_u16(), 200);
 }
 
 #[test]
