@@ -56,8 +56,8 @@ pub struct Lane<'a, S> {
     pub source: S,
     pub file: &'a mut FileIngest,
     pub queue: &'a mut VecDeque<Queued>,
-    /// The source had nothing more to give (set by [`Tally::merge`]).
-    pub done: bool,
+    /// The source has ended (set by [`Tally::merge`]).
+    done: bool,
 }
 
 impl<'a, S> Lane<'a, S> {

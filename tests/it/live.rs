@@ -511,14 +511,8 @@ impl World {
     /// The engine's report body, after a round that reads everything.
     fn engine_body(&mut self, model: Model, ed: Day) -> String {
         self.tick();
-        let state_rows = {
-            let e = self.engine.as_ref().unwrap();
-            let t = e.state().tally.read().unwrap();
-            Snapshot::new(&t.agg)
-                .rows(model, None, Some(ed), ed)
-                .unwrap()
-        };
-        json_body(&state_rows, state_rows.len())
+        let e = self.engine.as_ref().unwrap();
+        body_of(&e.state().tally.read().unwrap().agg, model, ed)
     }
 
     /// `lmtally report` over every generation, as separate files of their server, in order.
@@ -562,10 +556,7 @@ impl World {
                 t.feed(si, &mut fi, g);
             }
         }
-        let rows = Snapshot::new(&t.agg)
-            .rows(model, None, Some(ed), ed)
-            .unwrap();
-        json_body(&rows, rows.len())
+        body_of(&t.agg, model, ed)
     }
 
     fn check(&mut self, seed: u64, step: usize) {
@@ -835,19 +826,17 @@ fn core_body(files: &[Vec<u8>], merged: bool) -> String {
             t.feed(0, fi, f);
         }
     }
-    let ed = from_ymd(2023, 3, 31).unwrap();
-    let rows = Snapshot::new(&t.agg)
-        .rows(Model::M2019, None, Some(ed), ed)
-        .unwrap();
-    json_body(&rows, rows.len())
+    body_of(&t.agg, Model::M2019, from_ymd(2023, 3, 31).unwrap())
 }
 
 fn engine_rows(e: &Engine) -> String {
-    let ed = from_ymd(2023, 3, 31).unwrap();
     let t = e.state().tally.read().unwrap();
-    let rows = Snapshot::new(&t.agg)
-        .rows(Model::M2019, None, Some(ed), ed)
-        .unwrap();
+    body_of(&t.agg, Model::M2019, from_ymd(2023, 3, 31).unwrap())
+}
+
+/// The JSON report body of aggregates, from their first day to `ed` (also "today").
+fn body_of(agg: &lmtally::core::Aggregator, model: Model, ed: Day) -> String {
+    let rows = Snapshot::new(agg).rows(model, None, Some(ed), ed).unwrap();
     json_body(&rows, rows.len())
 }
 
